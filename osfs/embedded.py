@@ -9,6 +9,7 @@ Python interpreter), else from ``PATH``.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -27,6 +28,13 @@ log = logging.getLogger(__name__)
 
 class EmbeddedServerError(RuntimeError):
     """The embedded server could not be started."""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the process that started us dies, so a
+    killed mount never leaves its private server running."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
 def find_nats_server() -> str:
@@ -78,7 +86,7 @@ class EmbeddedServer:
         conf = run_dir / "nats.conf"
         auth = f"authorization {{ token: {json.dumps(self.token)} }}\n" if self.token else ""
         conf.write_text(
-            f"listen: \"127.0.0.1:{self.port}\"\n"
+            f'listen: "127.0.0.1:{self.port}"\n'
             f"jetstream {{ store_dir: {json.dumps(str(self.data_dir / 'jetstream'))} }}\n"
             f"max_payload: 8MB\n"
             f"{auth}{self.extra_config}\n"
@@ -92,6 +100,7 @@ class EmbeddedServer:
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         finally:
             logfile.close()

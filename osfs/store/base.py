@@ -179,7 +179,9 @@ class ObjectStore(ABC):
         (``Corrupt`` on mismatch, raised after the last block)."""
 
     @abstractmethod
-    def watch(self, bucket: str, *, initial: bool = True) -> AbstractAsyncContextManager[AsyncIterator[ObjectInfo | None]]:
+    def watch(
+        self, bucket: str, *, initial: bool = True
+    ) -> AbstractAsyncContextManager[AsyncIterator[ObjectInfo | None]]:
         """Changes to a bucket's metas, as ``async with store.watch(b) as events``.
 
         With ``initial``, first the latest meta of every name (delete markers included),

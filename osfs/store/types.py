@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 #: Default chunk size of every official client (ADR-20).
@@ -25,7 +25,7 @@ BUCKET_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 #: The header that carries an object's MIME type (Go and JS store user headers verbatim).
 MIME_HEADER = "Content-Type"
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def frozen_map(m: Mapping | None) -> Mapping:

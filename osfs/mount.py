@@ -1,0 +1,364 @@
+"""Lifecycle of a mount, in one place: checks → (daemon) → server → store → filesystem →
+pyfuse3 → signals → readiness → unmount → flush → shutdown.
+
+``mount()`` returns the process exit code. Without ``foreground`` the process forks; the
+parent returns only when the child reports the mount answers (exit 0) or why it failed
+(one line on stderr, exit 1). Under systemd (``Type=notify``) the foreground process sends
+``READY=1`` once the mount answers and ``STOPPING=1`` when it unmounts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pyfuse3
+import trio
+
+from .config import ConnectOptions, MountOptions
+from .embedded import EmbeddedServer, EmbeddedServerError, default_data_dir
+from .store import errors as store_errors
+
+log = logging.getLogger("osfs")
+
+READ_AHEAD_KB = 1024
+
+
+class MountError(Exception):
+    """A reason the mount cannot be made, reported as one line."""
+
+
+# ----- small helpers ---------------------------------------------------------------------
+
+
+def sd_notify(message: str) -> None:
+    """Send ``message`` to systemd if we run under ``Type=notify`` (no-op otherwise)."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(addr)
+        s.sendall(message.encode())
+
+
+def runtime_dir() -> Path:
+    """Where mount daemons leave their pid files."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if os.getuid() == 0:
+        base = "/run"
+    path = Path(base) / "osfs" if base else Path(f"/tmp/osfs-{os.getuid()}")
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def pid_file(mountpoint: Path) -> Path:
+    key = hashlib.sha256(str(mountpoint).encode()).hexdigest()[:16]
+    return runtime_dir() / f"mount-{key}.pid"
+
+
+def check_mountpoint(mountpoint: Path) -> None:
+    """``MountError`` unless ``mountpoint`` is an existing, empty directory we may use."""
+    if not mountpoint.exists():
+        raise MountError(f"mountpoint {mountpoint} does not exist")
+    if not mountpoint.is_dir():
+        raise MountError(f"mountpoint {mountpoint} is not a directory")
+    if os.path.ismount(mountpoint):
+        raise MountError(f"{mountpoint} is already a mount point")
+    try:
+        if any(mountpoint.iterdir()):
+            raise MountError(f"mountpoint {mountpoint} is not empty")
+    except PermissionError as exc:
+        raise MountError(f"cannot read mountpoint {mountpoint}: permission denied") from exc
+    if not os.path.exists("/dev/fuse"):
+        raise MountError("no FUSE device (/dev/fuse): load the fuse module or install fuse3")
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        raise MountError("no permission to use /dev/fuse")
+
+
+def set_read_ahead(mountpoint: Path, kb: int = READ_AHEAD_KB) -> None:
+    """Let the kernel send 1 MiB read requests (best effort; needs root)."""
+    dev = os.stat(mountpoint).st_dev
+    path = Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb")
+    try:
+        path.write_text(str(kb))
+    except OSError as exc:
+        log.debug("could not set %s: %s", path, exc)
+
+
+def setup_logging(opts: MountOptions, daemon: bool) -> None:
+    root = logging.getLogger()
+    root.handlers.clear()
+    if opts.log_file:
+        handler: logging.Handler = logging.FileHandler(opts.log_file)
+    elif daemon:
+        log_dir = opts.data_dir or default_data_dir()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_dir / "osfs.log")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    journal = "INVOCATION_ID" in os.environ and not opts.log_file
+    fmt = (
+        "%(levelname)s %(name)s: %(message)s"
+        if journal
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    handler.setFormatter(logging.Formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(opts.log_level)
+    for noisy in ("nats", "asyncio", "trio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+# ----- the embedded server ---------------------------------------------------------------
+
+
+class EmbeddedLock:
+    """Exclusive use of an embedded server's data directory by one mount."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise MountError(
+                f"another osfs mount is using the embedded server data in {data_dir}; "
+                "name a --data-dir or a --server"
+            ) from None
+
+    def release(self) -> None:
+        os.close(self._fd)
+
+
+# ----- the trio side ---------------------------------------------------------------------
+
+
+async def _connect(connect: ConnectOptions, cache_size: int):  # -> ObjectStore
+    from .store.nats_store import NatsStore
+
+    where = ",".join(connect.servers)
+    try:
+        store = await NatsStore.connect(connect, cache_size=cache_size)
+    except store_errors.StoreError as exc:
+        raise MountError(f"cannot connect to {where}: {exc}") from exc
+    try:
+        await store.account_usage()
+    except store_errors.StoreError as exc:
+        await store.close()
+        raise MountError(f"JetStream is not available on {where}: {exc}") from exc
+    return store
+
+
+def _fuse_options(opts: MountOptions) -> set[str]:
+    options = set(pyfuse3.default_options)
+    options.discard("default_permissions")
+    options |= {f"fsname={opts.fsname}", "subtype=osfs", "noatime"}
+    if opts.default_permissions:
+        options.add("default_permissions")
+    if opts.allow_other:
+        options.add("allow_other")
+    if opts.fs.read_only:
+        options.add("ro")
+    return options
+
+
+async def _wait_until_answering(mountpoint: Path) -> None:
+    await trio.to_thread.run_sync(os.stat, mountpoint)
+
+
+async def _serve(opts: MountOptions, on_ready) -> None:
+    from .fs import Filesystem
+    from .fuse_ops import FuseOps
+
+    store = await _connect(opts.connect, opts.fs.cache_size)
+    try:
+        fs = Filesystem(store, opts.fs)
+        ops = FuseOps(fs)
+        try:
+            pyfuse3.init(ops, str(opts.mountpoint), _fuse_options(opts))
+        except RuntimeError as exc:
+            raise MountError(f"cannot mount {opts.mountpoint}: {exc}") from exc
+        mounted = True
+        try:
+            async with trio.open_nursery() as nursery:
+                await fs.start(nursery)
+                nursery.start_soon(_signals)
+                main_done = trio.Event()
+
+                async def run_main() -> None:
+                    try:
+                        await pyfuse3.main()
+                    finally:
+                        main_done.set()
+                        nursery.cancel_scope.cancel()
+
+                nursery.start_soon(run_main)
+                await _wait_until_answering(opts.mountpoint)
+                set_read_ahead(opts.mountpoint)
+                log.info("mounted %s at %s", ",".join(opts.connect.servers), opts.mountpoint)
+                on_ready()
+                await main_done.wait()
+        finally:
+            sd_notify("STOPPING=1")
+            with trio.CancelScope(shield=True):
+                try:
+                    await fs.flush_all()
+                except Exception:
+                    log.exception("flushing files at unmount failed")
+                pyfuse3.close(unmount=mounted)
+                await fs.close()
+    finally:
+        with trio.CancelScope(shield=True):
+            await store.close()
+        log.info("unmounted %s", opts.mountpoint)
+
+
+async def _signals() -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                continue
+            log.info("%s: unmounting", signal.Signals(signum).name)
+            pyfuse3.terminate()
+
+
+def _run(opts: MountOptions, on_ready) -> None:
+    """Start the embedded server if needed, then serve until unmounted."""
+    server: EmbeddedServer | None = None
+    lock: EmbeddedLock | None = None
+    try:
+        if not opts.connect.servers:
+            data_dir = opts.data_dir or default_data_dir()
+            lock = EmbeddedLock(data_dir)
+            try:
+                server = EmbeddedServer(data_dir).start()
+            except EmbeddedServerError as exc:
+                raise MountError(f"cannot start the embedded nats-server: {exc}") from exc
+            opts = replace(opts, connect=replace(opts.connect, servers=(server.url,), token=server.token))
+        trio.run(_serve, opts, on_ready)
+    finally:
+        if server is not None:
+            server.stop()
+        if lock is not None:
+            lock.release()
+
+
+def mount(opts: MountOptions) -> int:
+    """Mount as ``opts`` says; the exit code of ``osfs mount``."""
+    try:
+        check_mountpoint(opts.mountpoint)
+    except MountError as exc:
+        print(f"osfs: {exc}", file=sys.stderr)
+        return 1
+    if opts.foreground:
+        setup_logging(opts, daemon=False)
+        return _run_reporting(opts, lambda: sd_notify(f"READY=1\nSTATUS=mounted at {opts.mountpoint}"))
+    return _daemonize(opts)
+
+
+def _run_reporting(opts: MountOptions, on_ready) -> int:
+    pidf = pid_file(opts.mountpoint)
+    pidf.write_text(str(os.getpid()))
+    try:
+        _run(opts, on_ready)
+        return 0
+    except MountError as exc:
+        log.error("%s", exc)
+        print(f"osfs: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        with contextlib.suppress(OSError):
+            pidf.unlink()
+
+
+def _daemonize(opts: MountOptions) -> int:
+    """Fork; the parent waits for the child's one-line verdict on a pipe."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(wfd)
+        with os.fdopen(rfd, "rb") as r:
+            verdict = r.read().decode(errors="replace").strip()
+        if verdict == "ready":
+            return 0
+        if not verdict:
+            _, status = os.waitpid(pid, os.WNOHANG)
+            verdict = "the mount process exited before the mount was ready; see its log"
+        print(f"osfs: {verdict}", file=sys.stderr)
+        return 1
+    # child
+    os.close(rfd)
+    os.setsid()
+    status = 1
+    try:
+        setup_logging(opts, daemon=True)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1):
+            os.dup2(devnull, fd)
+        reported = False
+
+        def on_ready() -> None:
+            nonlocal reported
+            os.write(wfd, b"ready")
+            os.close(wfd)
+            reported = True
+            os.dup2(devnull, 2)
+
+        pidf = pid_file(opts.mountpoint)
+        pidf.write_text(str(os.getpid()))
+        try:
+            _run(opts, on_ready)
+            status = 0
+        except MountError as exc:
+            log.error("%s", exc)
+            if not reported:
+                os.write(wfd, str(exc).encode())
+        except BaseException as exc:
+            log.exception("mount failed")
+            if not reported:
+                os.write(wfd, f"mount failed: {exc}".encode())
+        finally:
+            with contextlib.suppress(OSError):
+                pidf.unlink()
+    finally:
+        os._exit(status)
+
+
+def umount(mountpoint: Path, *, lazy: bool = False, timeout: float = 60.0) -> int:
+    """Unmount ``mountpoint`` (files are uploaded when closed, so nothing dirty remains
+    once the kernel lets go), then wait for the mount process to finish its shutdown."""
+    pidf = pid_file(mountpoint)
+    pid = None
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(pidf.read_text())
+    cmd = ["fusermount3", "-u"] + (["-z"] if lazy else []) + [str(mountpoint)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        msg = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "fusermount3 failed"
+        print(f"osfs: cannot unmount {mountpoint}: {msg}", file=sys.stderr)
+        return 1
+    if pid is not None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            print(f"osfs: the mount process {pid} is still shutting down", file=sys.stderr)
+            return 1
+    return 0

@@ -1,0 +1,186 @@
+"""Object names ↔ paths: how a bucket's flat name space becomes a directory tree.
+
+Rules (deterministic: the same set of names always gives the same tree):
+
+* ``/`` separates path components. A name ending in ``/`` (e.g. ``docs/``) is a *directory
+  marker*: a zero-size object that makes the directory exist even when nothing is in it
+  (``mkdir`` writes one, ``rmdir`` deletes it). Every prefix of a name is a directory too.
+* A name that cannot be a path is **skipped** (not shown; logged once per name per mount at
+  WARNING): an empty component (``a//b``, ``/a``, or the marker ``/``), a component ``.`` or
+  ``..``, a component longer than 255 bytes in UTF-8, or a NUL character anywhere.
+* A file (or link) ``a`` beside a directory ``a`` (from ``a/…`` names or a marker ``a/``):
+  the directory keeps the name ``a`` and the file is shown as ``a.~file`` (``a.~file2``,
+  ``a.~file3``… if that is taken too, in order of object name). Operations on the shown
+  name act on the object ``a``; nothing is hidden. A shown name that would exceed 255 bytes
+  is skipped as above.
+* Delete markers are not part of the tree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .store.types import ObjectInfo
+
+log = logging.getLogger(__name__)
+
+MAX_COMPONENT = 255
+CONFLICT_SUFFIX = ".~file"
+
+
+def bad_component(part: str) -> str | None:
+    """Why ``part`` cannot be a path component (None when it can)."""
+    if not part:
+        return "empty path component"
+    if part in (".", ".."):
+        return f"component {part!r}"
+    if "\0" in part:
+        return "NUL character"
+    if "/" in part:
+        return "slash in component"
+    if len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
+        return "component longer than 255 bytes"
+    return None
+
+
+def split_name(name: str) -> tuple[list[str], bool] | str:
+    """``(components, is_marker)`` of an object name, or why it cannot be a path."""
+    is_marker = name.endswith("/")
+    path = name[:-1] if is_marker else name
+    parts = path.split("/")
+    for part in parts:
+        why = bad_component(part)
+        if why is not None:
+            return why
+    return parts, is_marker
+
+
+def join(*parts: str) -> str:
+    """Join path components into a bucket-relative path ('' is the bucket's root)."""
+    return "/".join(p for p in parts if p)
+
+
+def parent_of(path: str) -> tuple[str, str]:
+    """``(parent path, last component)`` of a non-empty bucket-relative path."""
+    head, _, tail = path.rpartition("/")
+    return head, tail
+
+
+@dataclass
+class Node:
+    """One entry of the tree: a directory, or a file/link backed by ``info``.
+
+    A directory's ``info`` is its marker object when it has one.
+    """
+
+    path: str
+    is_dir: bool
+    info: ObjectInfo | None = None
+
+    @property
+    def object_name(self) -> str | None:
+        return self.info.name if self.info is not None else None
+
+
+@dataclass
+class Dir:
+    """A directory's children by shown name."""
+
+    node: Node
+    children: dict[str, Node] = field(default_factory=dict)
+    subdirs: int = 0
+
+
+class Tree:
+    """A bucket's objects as directories; built whole by :func:`build_tree`."""
+
+    def __init__(self) -> None:
+        self.dirs: dict[str, Dir] = {"": Dir(Node("", True))}
+        self.by_object: dict[str, str] = {}
+
+    def node(self, path: str) -> Node | None:
+        """The node at bucket-relative ``path`` ('' is the root), or None."""
+        d = self.dirs.get(path)
+        if d is not None:
+            return d.node
+        parent, name = parent_of(path)
+        pd = self.dirs.get(parent)
+        return pd.children.get(name) if pd is not None else None
+
+    def path_of(self, object_name: str) -> str | None:
+        """The shown path of a file/link object (None if skipped or absent)."""
+        return self.by_object.get(object_name)
+
+    def objects_under(self, path: str) -> list[ObjectInfo]:
+        """Every object (markers included) whose shown path is ``path`` or below it."""
+        out: list[ObjectInfo] = []
+        prefix = path + "/" if path else ""
+        for p, d in self.dirs.items():
+            if p == path or p.startswith(prefix):
+                if d.node.info is not None:
+                    out.append(d.node.info)
+                out.extend(n.info for n in d.children.values() if not n.is_dir and n.info is not None)
+        return out
+
+
+def _warn_once(seen: set[str], name: str, why: str) -> None:
+    if name not in seen:
+        seen.add(name)
+        log.warning("object %r is not shown: %s", name, why)
+
+
+def build_tree(infos: Iterable[ObjectInfo], warned: set[str] | None = None) -> Tree:
+    """Build the tree of live objects; ``warned`` collects names already warned about."""
+    seen = warned if warned is not None else set()
+    tree = Tree()
+    files: list[tuple[list[str], ObjectInfo]] = []
+    markers: dict[str, ObjectInfo] = {}
+    dir_paths: set[str] = set()
+    for info in sorted((i for i in infos if not i.deleted), key=lambda i: i.name):
+        split = split_name(info.name)
+        if isinstance(split, str):
+            _warn_once(seen, info.name, split)
+            continue
+        parts, is_marker = split
+        for i in range(1, len(parts)):
+            dir_paths.add("/".join(parts[:i]))
+        if is_marker:
+            path = "/".join(parts)
+            dir_paths.add(path)
+            markers[path] = info
+        else:
+            files.append((parts, info))
+    add_dir: Callable[[str], Dir]
+
+    def add_dir(path: str) -> Dir:
+        d = tree.dirs.get(path)
+        if d is None:
+            parent, name = parent_of(path)
+            pd = add_dir(parent)
+            d = Dir(Node(path, True, markers.get(path)))
+            tree.dirs[path] = d
+            pd.children[name] = d.node
+            pd.subdirs += 1
+        return d
+
+    for path in sorted(dir_paths):
+        add_dir(path)
+    for parts, info in files:
+        parent = "/".join(parts[:-1])
+        d = tree.dirs[parent]
+        shown = parts[-1]
+        if shown in d.children:
+            base = shown + CONFLICT_SUFFIX
+            shown, n = base, 1
+            while shown in d.children or join(parent, shown) in dir_paths:
+                n += 1
+                shown = f"{base}{n}"
+            if len(shown.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
+                _warn_once(seen, info.name, "its conflict name is longer than 255 bytes")
+                continue
+        path = join(parent, shown)
+        d.children[shown] = Node(path, False, info)
+        tree.by_object[info.name] = path
+    return tree

@@ -1,0 +1,300 @@
+"""The NATS connection of :class:`~osfs.store.nats_store.NatsStore` (asyncio side only).
+
+Everything here runs on the bridge's asyncio loop. :class:`Conn` owns the nats-py client and
+offers the few primitives the store is built from, each with a timeout and with nats errors
+mapped to :mod:`osfs.store.errors` in one place (:func:`map_error`):
+
+* ``api(subject, body)``: a ``$JS.API.*`` request, JSON in, JSON out;
+* ``direct_get(stream, body)`` / ``last_msg(stream, subject)``: Direct Get (with the
+  ``STREAM.MSG.GET`` fallback for streams without ``allow_direct``);
+* ``publish(subject, data, headers)``: a JetStream publish that waits for its ack.
+
+The client reconnects forever (``max_reconnect_attempts=-1``), so a server restart makes calls
+fail with ``Unavailable`` for a while instead of wedging the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+
+from ..config import ConnectOptions
+from .errors import (
+    BucketNotFound,
+    Conflict,
+    NoSpace,
+    NotFound,
+    Sealed,
+    StoreError,
+    TooLarge,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+
+API = "$JS.API."
+
+#: JetStream API error codes (``err_code``) and what they mean to the store.
+_ERR_CODES: dict[int, type[StoreError]] = {
+    10059: BucketNotFound,  # stream not found
+    10058: Conflict,  # stream name already in use with a different configuration
+    10047: NoSpace,  # insufficient resources
+    10028: NoSpace,  # insufficient storage resources available
+    10023: NoSpace,  # insufficient resources (clustered)
+    10027: NoSpace,  # maximum streams exceeded
+    10109: Sealed,  # stream sealed (purge/delete refused)
+    10037: NotFound,  # no message found
+    10044: NotFound,  # consumer not found
+    10077: NoSpace,  # maximum messages exceeded
+}
+
+_TEXT_HINTS: tuple[tuple[str, type[StoreError]], ...] = (
+    ("stream not found", BucketNotFound),
+    ("maximum bytes exceeded", NoSpace),
+    ("maximum messages exceeded", NoSpace),
+    ("insufficient", NoSpace),
+    ("resource limits exceeded", NoSpace),
+    ("storage", NoSpace),
+    ("sealed", Sealed),
+    ("message size exceeds", TooLarge),
+    ("maximum payload", TooLarge),
+    ("no message found", NotFound),
+    ("already in use", Conflict),
+)
+
+
+def api_error(err: dict) -> StoreError:
+    """The store error for a JetStream API ``error`` object."""
+    code = err.get("err_code")
+    desc = str(err.get("description", "")) or "JetStream error"
+    if isinstance(code, int) and code in _ERR_CODES:
+        return _ERR_CODES[code](desc)
+    low = desc.lower()
+    for hint, cls in _TEXT_HINTS:
+        if hint in low:
+            return cls(desc)
+    if err.get("code") == 503:
+        return Unavailable(desc)
+    return StoreError(f"{desc} (code {err.get('code')}, err_code {code})")
+
+
+def map_error(exc: BaseException) -> BaseException:
+    """Translate an exception from nats-py into a store error (others pass through)."""
+    if isinstance(exc, StoreError | asyncio.CancelledError):
+        return exc
+    if isinstance(exc, nats.js.errors.APIError):
+        return api_error({"code": exc.code, "err_code": exc.err_code, "description": exc.description or ""})
+    if isinstance(
+        exc,
+        nats.errors.TimeoutError
+        | asyncio.TimeoutError
+        | nats.errors.NoRespondersError
+        | nats.errors.ConnectionClosedError
+        | nats.errors.ConnectionDrainingError
+        | nats.errors.ConnectionReconnectingError
+        | nats.errors.OutboundBufferLimitError
+        | nats.errors.StaleConnectionError
+        | nats.errors.NoServersError
+        | ConnectionError
+        | OSError,
+    ):
+        return Unavailable(f"NATS unavailable: {type(exc).__name__}: {exc}")
+    if isinstance(exc, nats.errors.MaxPayloadError):
+        return TooLarge(f"message larger than the server's max_payload: {exc}")
+    if isinstance(exc, nats.errors.Error):
+        return StoreError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _tls_context(opts: ConnectOptions) -> ssl.SSLContext | None:
+    if not (opts.tls_ca or opts.tls_cert):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=opts.tls_ca)
+    if opts.tls_cert:
+        ctx.load_cert_chain(opts.tls_cert, opts.tls_key)
+    return ctx
+
+
+def connect_kwargs(opts: ConnectOptions) -> dict[str, Any]:
+    """Keyword arguments of ``nats.connect`` for ``opts`` (servers must be non-empty)."""
+    kw: dict[str, Any] = {
+        "servers": list(opts.servers),
+        "name": opts.name,
+        "connect_timeout": opts.connect_timeout,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "allow_reconnect": True,
+        "pending_size": 64 * 1024 * 1024,
+    }
+    if opts.user is not None:
+        kw["user"] = opts.user
+        kw["password"] = opts.password or ""
+    if opts.token is not None:
+        kw["token"] = opts.token
+    if opts.creds_file:
+        kw["user_credentials"] = opts.creds_file
+    if opts.nkey_seed_file:
+        kw["nkeys_seed"] = opts.nkey_seed_file
+    tls = _tls_context(opts)
+    if tls is not None:
+        kw["tls"] = tls
+        if any(s.startswith("nats://") for s in opts.servers):
+            kw["tls_hostname"] = None
+    return kw
+
+
+@dataclass(frozen=True)
+class RawMsg:
+    """A stored message as read by Direct Get or MSG.GET."""
+
+    subject: str
+    seq: int
+    data: bytes
+    time: str
+    headers: dict[str, str]
+
+
+class Conn:
+    """The nats-py client plus timed, error-mapped JetStream primitives (asyncio side)."""
+
+    def __init__(self, nc: nats.NATS, timeout: float) -> None:
+        self.nc = nc
+        self.js = nc.jetstream(timeout=timeout)
+        self.timeout = timeout
+        self.reconnected: list[Callable[[], None]] = []
+
+    @classmethod
+    async def open(cls, opts: ConnectOptions) -> Conn:
+        holder: list[Conn] = []
+
+        async def on_reconnect() -> None:
+            log.info("reconnected to NATS")
+            for cb in list(holder[0].reconnected) if holder else ():
+                cb()
+
+        async def on_disconnect() -> None:
+            log.warning("disconnected from NATS")
+
+        async def on_error(exc: Exception) -> None:
+            log.debug("NATS client error: %r", exc)
+
+        try:
+            nc = await nats.connect(
+                **connect_kwargs(opts),
+                reconnected_cb=on_reconnect,
+                disconnected_cb=on_disconnect,
+                error_cb=on_error,
+            )
+        except BaseException as exc:
+            raise map_error(exc) from exc
+        conn = cls(nc, opts.request_timeout)
+        holder.append(conn)
+        return conn
+
+    async def close(self) -> None:
+        if not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.close(), self.timeout)
+            except Exception as exc:  # closing is best effort
+                log.debug("closing NATS connection: %r", exc)
+
+    def check_open(self) -> None:
+        if self.nc.is_closed:
+            raise Unavailable("store is closed")
+
+    async def request(self, subject: str, payload: bytes = b"", headers: dict | None = None) -> Msg:
+        self.check_open()
+        try:
+            return await self.nc.request(subject, payload, timeout=self.timeout, headers=headers)
+        except BaseException as exc:
+            raise map_error(exc) from exc
+
+    async def api(self, subject: str, body: dict | None = None) -> dict:
+        """A ``$JS.API.<subject>`` request; raises the mapped error of an error reply."""
+        payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        msg = await self.request(API + subject, payload)
+        try:
+            reply = json.loads(msg.data)
+        except ValueError as exc:
+            raise StoreError(f"bad JetStream API reply to {subject}") from exc
+        if "error" in reply:
+            raise api_error(reply["error"])
+        return reply
+
+    async def publish(self, subject: str, data: bytes, headers: dict | None = None) -> dict:
+        """A JetStream publish; returns the ack ({"stream", "seq"}), errors mapped."""
+        msg = await self.request(subject, data, headers)
+        return parse_ack(msg)
+
+    async def direct_get(self, stream: str, body: dict) -> RawMsg | None:
+        """Direct Get of one message; None when the server answers 404 (no such message)."""
+        msg = await self.request(API + "DIRECT.GET." + stream, json.dumps(body, separators=(",", ":")).encode())
+        return _direct_reply(msg)
+
+    async def last_msg(self, stream: str, subject: str, *, direct: bool = True) -> RawMsg | None:
+        """The last message on ``subject`` (None if there is none)."""
+        if direct:
+            msg = await self.request(f"{API}DIRECT.GET.{stream}.{subject}")
+            return _direct_reply(msg)
+        return await self.msg_get(stream, {"last_by_subj": subject})
+
+    async def msg_get(self, stream: str, body: dict) -> RawMsg | None:
+        """``STREAM.MSG.GET`` (leader-consistent); None when there is no such message."""
+        try:
+            reply = await self.api("STREAM.MSG.GET." + stream, body)
+        except NotFound:
+            return None
+        m = reply["message"]
+        hdrs: dict[str, str] = {}
+        if m.get("hdrs"):
+            hdrs = _parse_header_block(base64.b64decode(m["hdrs"]))
+        return RawMsg(m["subject"], int(m["seq"]), base64.b64decode(m.get("data") or b""), m.get("time", ""), hdrs)
+
+
+def parse_ack(msg: Msg) -> dict:
+    """The JSON ack of a JetStream publish, errors raised as store errors."""
+    try:
+        ack = json.loads(msg.data)
+    except ValueError as exc:
+        raise StoreError("bad publish ack") from exc
+    if "error" in ack:
+        raise api_error(ack["error"])
+    return ack
+
+
+def _direct_reply(msg: Msg) -> RawMsg | None:
+    hdrs = msg.headers or {}
+    status = hdrs.get("Status")
+    if status:
+        if status == "404":
+            return None
+        if status == "503":
+            raise Unavailable("no responders for direct get")
+        raise StoreError(f"direct get failed: {status} {hdrs.get('Description', '')}")
+    return RawMsg(
+        hdrs.get("Nats-Subject", ""),
+        int(hdrs.get("Nats-Sequence", "0") or 0),
+        msg.data,
+        hdrs.get("Nats-Time-Stamp", ""),
+        hdrs,
+    )
+
+
+def _parse_header_block(raw: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in raw.decode(errors="replace").split("\r\n")[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out

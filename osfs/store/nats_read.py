@@ -1,0 +1,368 @@
+"""The read path of the NATS store: chunk indexes, the chunk cache, read-ahead (asyncio side).
+
+**Chunk index.** To read bytes ``[a, b)`` of a version we need, for each chunk number, its
+stream sequence and byte span. An index is immutable for a ``(bucket, nuid)`` (every put gets
+a fresh nuid), so indexes are kept in an LRU. Two ways to build one:
+
+* *fast path*, three requests in parallel, O(1) whatever the size: the first chunk (Direct
+  Get ``next_by_subj``), the last chunk (``last_by_subj``) and the message count on the chunk
+  subject (STREAM.INFO ``subjects_filter``). If ``last.seq - first.seq + 1 == chunks ==
+  count`` the chunks are contiguous (chunk *i* is at ``first.seq + i``); if ``size -
+  len(last) == (chunks - 1) * max_chunk_size`` they are uniform (every chunk but the last is
+  full, since no writer exceeds ``max_chunk_size``). The first and last chunk are cached.
+* otherwise a *headers-only scan*: an ordered consumer on the chunk subject with
+  ``headers_only``, which yields each chunk's stream sequence (ack subject) and size
+  (``Nats-Msg-Size``) without any payload.
+
+``ReadStats`` counts which path was taken, chunk fetches, cache hits and read-ahead.
+
+**Chunks** are fetched by Direct Get ``{"seq": N}`` with several in flight; the reply must be
+on the chunk subject at that sequence. A 404 or another subject means the version is gone:
+the meta is re-read, giving ``ObjectReplaced`` when the nuid changed and ``Corrupt`` when not.
+
+**Cache.** A ``cachetools.LRUCache`` bounded in bytes (``getsizeof=len``) keyed by ``(bucket,
+nuid, chunk_no)``, so a stale version is never served. ``read(..., readahead=N)`` schedules
+background fetches of the chunks in the next ``N`` bytes into the cache; fetches in flight
+are shared (one request per chunk however many readers want it) and read-ahead tasks are
+bounded by a semaphore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import cachetools
+import nats.js.api
+
+from . import wire
+from .errors import Corrupt, NotFound, ObjectReplaced, StoreError
+from .nats_conn import Conn, RawMsg, map_error
+from .types import ObjectInfo
+
+log = logging.getLogger(__name__)
+
+#: Chunk fetches in flight for one read or get.
+FETCH_WINDOW = 16
+#: Read-ahead fetches in flight for the whole store.
+READAHEAD_TASKS = 16
+#: Indexes kept (each is small: a few numbers, or two lists for scanned objects).
+INDEX_CACHE_ENTRIES = 4096
+
+ChunkKey = tuple[str, str, int]
+
+
+@dataclass
+class ReadStats:
+    """Counters of the read path (for tests and diagnostics)."""
+
+    index_fast: int = 0
+    index_scan: int = 0
+    chunk_fetches: int = 0
+    cache_hits: int = 0
+    readahead_fetches: int = 0
+
+
+@dataclass(frozen=True)
+class ChunkIndex:
+    """Where each chunk of one version is: stream sequence and byte offset.
+
+    Contiguous objects have ``seqs`` None (chunk *i* at ``first_seq + i``); uniform ones have
+    ``offsets`` None (chunk *i* starts at ``i * chunk_size``).
+    """
+
+    chunks: int
+    size: int
+    first_seq: int = 0
+    chunk_size: int = 0
+    seqs: tuple[int, ...] | None = None
+    offsets: tuple[int, ...] | None = field(default=None, repr=False)
+
+    def seq(self, i: int) -> int:
+        return self.first_seq + i if self.seqs is None else self.seqs[i]
+
+    def start(self, i: int) -> int:
+        if self.offsets is None:
+            return i * self.chunk_size
+        return self.offsets[i]
+
+    def end(self, i: int) -> int:
+        return self.size if i + 1 >= self.chunks else self.start(i + 1)
+
+    def chunk_at(self, offset: int) -> int:
+        """The chunk holding byte ``offset`` (0 <= offset < size)."""
+        if self.offsets is None:
+            return offset // self.chunk_size
+        return bisect.bisect_right(self.offsets, offset) - 1
+
+
+class _Gone(Exception):
+    """A chunk of the version is missing (purged, replaced or lost)."""
+
+
+class ChunkReader:
+    """Chunk indexes, cache and fetches for a :class:`Conn` (asyncio side)."""
+
+    def __init__(
+        self,
+        conn: Conn,
+        cache_size: int,
+        reread_meta: Callable[[str, str], Awaitable[ObjectInfo | None]],
+    ) -> None:
+        self.conn = conn
+        self.stats = ReadStats()
+        self.cache: cachetools.LRUCache = cachetools.LRUCache(maxsize=max(1, cache_size), getsizeof=len)
+        self._indexes: cachetools.LRUCache = cachetools.LRUCache(maxsize=INDEX_CACHE_ENTRIES)
+        self._inflight: dict[ChunkKey, asyncio.Future[bytes]] = {}
+        self._readahead = asyncio.Semaphore(READAHEAD_TASKS)
+        self._tasks: set[asyncio.Task] = set()
+        self._reread_meta = reread_meta
+
+    # ----- cache -----------------------------------------------------------------------
+    def _cache_put(self, key: ChunkKey, data: bytes) -> None:
+        if len(data) <= self.cache.maxsize:
+            self.cache[key] = data
+
+    def cached_bytes(self) -> int:
+        return int(self.cache.currsize)
+
+    # ----- index -----------------------------------------------------------------------
+    async def index(self, info: ObjectInfo) -> ChunkIndex:
+        """The chunk index of ``info``'s version (cached); errors as for ``read``."""
+        key = (info.bucket, info.nuid)
+        idx = self._indexes.get(key)
+        if idx is None:
+            try:
+                idx = await self._build_index(info)
+            except _Gone:
+                raise await self._gone(info) from None
+            self._indexes[key] = idx
+        return idx
+
+    async def _build_index(self, info: ObjectInfo) -> ChunkIndex:
+        if not info.nuid:
+            raise Corrupt(f"{info.bucket}/{info.name}: meta has no nuid")
+        stream = wire.stream_name(info.bucket)
+        subject = wire.chunk_subject(info.bucket, info.nuid)
+        first, last, count = await asyncio.gather(
+            self.conn.direct_get(stream, {"next_by_subj": subject}),
+            self.conn.last_msg(stream, subject),
+            self._count(stream, subject),
+        )
+        if first is None or last is None or count != info.chunks:
+            raise _Gone()
+        mcs = info.max_chunk_size or 0
+        contiguous = last.seq - first.seq + 1 == info.chunks
+        uniform = mcs > 0 and info.size - len(last.data) == (info.chunks - 1) * mcs
+        if contiguous and uniform and len(first.data) == min(mcs, info.size):
+            self.stats.index_fast += 1
+            self._cache_put((info.bucket, info.nuid, 0), first.data)
+            self._cache_put((info.bucket, info.nuid, info.chunks - 1), last.data)
+            return ChunkIndex(info.chunks, info.size, first_seq=first.seq, chunk_size=mcs)
+        self.stats.index_scan += 1
+        return await self._scan(info, stream, subject)
+
+    async def _count(self, stream: str, subject: str) -> int:
+        reply = await self.conn.api("STREAM.INFO." + stream, {"subjects_filter": subject})
+        return int(((reply.get("state") or {}).get("subjects") or {}).get(subject, 0))
+
+    async def _scan(self, info: ObjectInfo, stream: str, subject: str) -> ChunkIndex:
+        """Index by an ordered headers-only consumer: sequences and sizes, no payload."""
+        seqs: list[int] = []
+        offsets: list[int] = []
+        total = 0
+        try:
+            sub = await self.conn.js.subscribe(
+                subject,
+                stream=stream,
+                ordered_consumer=True,
+                headers_only=True,
+                deliver_policy=nats.js.api.DeliverPolicy.ALL,
+                idle_heartbeat=2.0,
+            )
+        except BaseException as exc:
+            raise map_error(exc) from exc
+        try:
+            while len(seqs) < info.chunks:
+                try:
+                    msg = await sub.next_msg(timeout=self.conn.timeout)
+                except BaseException as exc:
+                    raise map_error(exc) from exc
+                parsed = wire.parse_ack_reply(msg.reply or "")
+                if parsed is None:
+                    raise Corrupt(f"{info.bucket}/{info.name}: unexpected delivery {msg.reply!r}")
+                sseq, pending = parsed
+                if seqs and sseq <= seqs[-1]:
+                    continue
+                size = int((msg.headers or {}).get("Nats-Msg-Size", "0") or 0)
+                seqs.append(sseq)
+                offsets.append(total)
+                total += size
+                if pending == 0:
+                    break
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # the consumer is ephemeral and goes away anyway
+                log.debug("unsubscribe of index scan: %r", exc)
+        if len(seqs) != info.chunks or total != info.size:
+            raise _Gone()
+        return ChunkIndex(info.chunks, info.size, seqs=tuple(seqs), offsets=tuple(offsets))
+
+    # ----- fetching --------------------------------------------------------------------
+    async def _gone(self, info: ObjectInfo) -> StoreError:
+        """The error for a version whose chunks are missing: replaced, deleted or corrupt."""
+        try:
+            current = await self._reread_meta(info.bucket, info.name)
+        except NotFound:
+            current = None
+        if current is None or current.deleted or current.nuid != info.nuid:
+            return ObjectReplaced(f"{info.bucket}/{info.name}: version {info.nuid} was replaced", current)
+        return Corrupt(f"{info.bucket}/{info.name}: chunks of version {info.nuid} are missing")
+
+    def chunk(self, info: ObjectInfo, idx: ChunkIndex, i: int, *, cache: bool = True) -> Awaitable[bytes]:
+        """The bytes of chunk ``i``: from the cache, a fetch in flight, or a new fetch.
+
+        Raises ``_Gone`` (internal) when the chunk is missing.
+        """
+        key = (info.bucket, info.nuid, i)
+        data = self.cache.get(key)
+        if data is not None:
+            self.stats.cache_hits += 1
+            fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            fut.set_result(data)
+            return fut
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return asyncio.shield(pending)
+        task = asyncio.ensure_future(self._fetch(info, idx, i, cache))
+        self._inflight[key] = task
+        task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+        return asyncio.shield(task)
+
+    async def _fetch(self, info: ObjectInfo, idx: ChunkIndex, i: int, cache: bool) -> bytes:
+        stream = wire.stream_name(info.bucket)
+        subject = wire.chunk_subject(info.bucket, info.nuid)
+        seq = idx.seq(i)
+        self.stats.chunk_fetches += 1
+        msg: RawMsg | None = await self.conn.direct_get(stream, {"seq": seq})
+        if msg is None or msg.subject != subject:
+            # A lagging follower may not have it yet: ask the leader before giving up.
+            msg = await self.conn.msg_get(stream, {"seq": seq})
+            if msg is None or msg.subject != subject:
+                raise _Gone()
+        if len(msg.data) != idx.end(i) - idx.start(i):
+            raise Corrupt(f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes, expected "
+                          f"{idx.end(i) - idx.start(i)}")
+        if cache:
+            self._cache_put((info.bucket, info.nuid, i), msg.data)
+        return msg.data
+
+    async def read(self, info: ObjectInfo, offset: int, length: int, readahead: int) -> bytes:
+        """Bytes ``[offset, offset+length)`` of ``info``'s version (short at EOF)."""
+        if offset < 0 or length < 0:
+            raise ValueError("negative offset or length")
+        end = min(offset + length, info.size)
+        if offset >= end:
+            return b""
+        idx = await self.index(info)
+        first, last = idx.chunk_at(offset), idx.chunk_at(end - 1)
+        try:
+            parts = await self._gather(info, idx, range(first, last + 1))
+        except _Gone:
+            raise await self._gone(info) from None
+        if readahead > 0 and last + 1 < idx.chunks:
+            self._schedule_readahead(info, idx, last + 1, end + readahead)
+        base = idx.start(first)
+        if len(parts) == 1:
+            data = parts[0]
+            if offset == base and end - base == len(data):
+                return data
+            return data[offset - base : end - base]
+        head = memoryview(parts[0])[offset - base :]
+        tail = memoryview(parts[-1])[: end - idx.start(last)]
+        return b"".join([head, *parts[1:-1], tail])
+
+    async def _gather(self, info: ObjectInfo, idx: ChunkIndex, numbers: range) -> list[bytes]:
+        if len(numbers) <= FETCH_WINDOW:
+            return list(await asyncio.gather(*(self.chunk(info, idx, i) for i in numbers)))
+        out: list[bytes] = []
+        async for data in self._window(info, idx, numbers, cache=True):
+            out.append(data)
+        return out
+
+    async def _window(
+        self, info: ObjectInfo, idx: ChunkIndex, numbers: range, *, cache: bool
+    ) -> AsyncIterator[bytes]:
+        """The chunks ``numbers`` in order, up to ``FETCH_WINDOW`` fetches in flight."""
+        window: list[Awaitable[bytes]] = []
+        it = iter(numbers)
+        try:
+            for i in it:
+                window.append(self.chunk(info, idx, i, cache=cache))
+                if len(window) >= FETCH_WINDOW:
+                    break
+            pos = 0
+            while pos < len(window):
+                data = await window[pos]
+                window[pos] = None  # type: ignore[call-overload]
+                pos += 1
+                nxt = next(it, None)
+                if nxt is not None:
+                    window.append(self.chunk(info, idx, nxt, cache=cache))
+                yield data
+        finally:
+            for w in window:
+                if isinstance(w, asyncio.Future) and not w.done():
+                    w.cancel()
+
+    def _schedule_readahead(self, info: ObjectInfo, idx: ChunkIndex, first: int, until: int) -> None:
+        for i in range(first, idx.chunks):
+            if idx.start(i) >= until:
+                break
+            key = (info.bucket, info.nuid, i)
+            if key in self.cache or key in self._inflight:
+                continue
+            task = asyncio.ensure_future(self._readahead_one(info, idx, i))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _readahead_one(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> None:
+        async with self._readahead:
+            key = (info.bucket, info.nuid, i)
+            if key in self.cache:
+                return
+            try:
+                await self.chunk(info, idx, i)
+                self.stats.readahead_fetches += 1
+            except (_Gone, StoreError) as exc:
+                log.debug("read-ahead of %s/%s chunk %d: %r", info.bucket, info.name, i, exc)
+
+    async def get(self, info: ObjectInfo) -> AsyncIterator[bytes]:
+        """The whole version in order; digest verified at the end (``Corrupt``)."""
+        if info.size == 0:
+            return
+        idx = await self.index(info)
+        sha = hashlib.sha256()
+        try:
+            async for data in self._window(info, idx, range(idx.chunks), cache=False):
+                sha.update(data)
+                yield data
+        except _Gone:
+            raise await self._gone(info) from None
+        expected = wire.decode_digest(info.digest) if info.digest else None
+        if info.digest and expected is None:
+            raise Corrupt(f"{info.bucket}/{info.name}: unreadable digest {info.digest!r}")
+        if expected is not None and sha.digest() != expected:
+            raise Corrupt(f"{info.bucket}/{info.name}: digest mismatch")
+
+    async def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+

@@ -1,0 +1,227 @@
+"""The write path of the NATS store: one streaming put (asyncio side).
+
+Data is re-chunked to the chunk size and hashed (SHA-256) as it passes; each full chunk is
+published at once with its ack awaited in the background, at most ``ACK_WINDOW`` chunks
+unacknowledged, so ``write`` returns as soon as the data is buffered or handed to the
+connection and waits only when the window is full. ``commit`` sends the short last chunk,
+waits for every ack, publishes the meta (``Nats-Rollup: sub``) and then purges the chunks of
+the version it replaced (unless that was deleted or a link). Any failure before the meta is
+stored, and ``abort``, purge the new chunk subject, so the previous version stays intact and
+no orphan chunks remain.
+
+If the meta publish itself fails without an answer (timeout, lost connection), the meta is
+re-read: a meta with our nuid means the put did commit; an unreadable state leaves the new
+chunks alone rather than risk purging data a committed meta points at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from nats.nuid import NUID
+
+from . import wire
+from .errors import StoreError, TooLarge, Unavailable
+from .nats_conn import Conn
+from .types import ObjectInfo, ObjectMeta
+
+log = logging.getLogger(__name__)
+
+#: Chunks published and not yet acknowledged, per upload.
+ACK_WINDOW = 16
+
+ROLLUP = {"Nats-Rollup": "sub"}
+
+_nuid = NUID()
+
+
+def new_nuid() -> str:
+    """A fresh 22-character NUID (a new chunk subject per version)."""
+    return _nuid.next().decode()
+
+
+class UploadPipe:
+    """One put in progress; every method runs on the asyncio loop.
+
+    ``last_info(bucket, name)`` returns the current meta (delete markers included) or None.
+    """
+
+    def __init__(
+        self,
+        conn: Conn,
+        bucket: str,
+        meta: ObjectMeta,
+        chunk_size: int,
+        max_object_size: int,
+        last_info: Callable[[str, str], Awaitable[ObjectInfo | None]],
+    ) -> None:
+        self._conn = conn
+        self._bucket = bucket
+        self._meta = meta
+        self._chunk_size = chunk_size
+        self._max = max_object_size
+        self._last_info = last_info
+        self._stream = wire.stream_name(bucket)
+        self._meta_subject = wire.meta_subject(bucket, meta.name)
+        self.nuid = new_nuid()
+        self._subject = wire.chunk_subject(bucket, self.nuid)
+        self._buf = bytearray()
+        self._sha = hashlib.sha256()
+        self.size = 0
+        self.chunks = 0
+        self._window: collections.deque[asyncio.Task] = collections.deque()
+        self._error: BaseException | None = None
+        self._finished = False
+
+    # ----- chunks ------------------------------------------------------------------------
+    def _harvest(self) -> None:
+        while self._window and self._window[0].done():
+            task = self._window.popleft()
+            if task.cancelled():
+                self._error = self._error or Unavailable("chunk publish cancelled")
+            elif task.exception() is not None and self._error is None:
+                self._error = task.exception()
+
+    async def _publish(self, chunk: bytes) -> None:
+        self._harvest()
+        while len(self._window) >= ACK_WINDOW and self._error is None:
+            await asyncio.wait([self._window[0]])
+            self._harvest()
+        if self._error is not None:
+            raise self._error
+        self._window.append(asyncio.ensure_future(self._conn.publish(self._subject, chunk)))
+        self.chunks += 1
+
+    async def write(self, data: bytes) -> None:
+        if self._finished:
+            raise StoreError("upload already finished")
+        if self._error is not None:
+            raise self._error
+        n = len(data)
+        if self._max >= 0 and self.size + n > self._max:
+            raise TooLarge(f"{self._bucket}/{self._meta.name}: exceeds max object size {self._max}")
+        self._sha.update(data)
+        self.size += n
+        cs = self._chunk_size
+        view = memoryview(data)
+        pos = 0
+        if self._buf:
+            take = min(cs - len(self._buf), n)
+            self._buf += view[:take]
+            pos = take
+            if len(self._buf) < cs:
+                return
+            chunk = bytes(self._buf)
+            self._buf.clear()
+            await self._publish(chunk)
+        while n - pos >= cs:
+            await self._publish(bytes(view[pos : pos + cs]))
+            pos += cs
+        if pos < n:
+            self._buf += view[pos:]
+
+    async def _drain(self) -> None:
+        if self._window:
+            await asyncio.wait(list(self._window))
+        self._harvest()
+        if self._error is not None:
+            raise self._error
+
+    # ----- commit and abort -------------------------------------------------------------------
+    async def commit(self) -> ObjectInfo:
+        if self._finished:
+            raise StoreError("upload already finished")
+        try:
+            if self._buf:
+                chunk = bytes(self._buf)
+                self._buf.clear()
+                await self._publish(chunk)
+            await self._drain()
+            old = await self._previous()
+        except BaseException:
+            await self.abort()
+            raise
+        self._finished = True
+        info = ObjectInfo(
+            bucket=self._bucket,
+            name=self._meta.name,
+            nuid=self.nuid,
+            size=self.size,
+            chunks=self.chunks,
+            digest=wire.encode_digest(self._sha.digest()),
+            mtime=datetime.now(UTC),
+            description=self._meta.description,
+            headers=self._meta.headers,
+            metadata=self._meta.metadata,
+            max_chunk_size=self._chunk_size,
+        )
+        try:
+            ack = await self._conn.publish(self._meta_subject, wire.encode_meta(info), ROLLUP)
+            info = replace(info, revision=int(ack.get("seq", 0)))
+        except Unavailable:
+            current = await self._reread()
+            if current is None or current.nuid != self.nuid:
+                if current is not None:
+                    await self._purge_new()
+                raise
+            info = replace(info, revision=current.revision)
+        except BaseException:
+            await self._purge_new()
+            raise
+        if old is not None and not old.deleted and not old.is_link and old.nuid and old.nuid != self.nuid:
+            try:
+                await purge_subject(self._conn, self._stream, wire.chunk_subject(self._bucket, old.nuid))
+            except StoreError as exc:
+                log.warning("%s/%s: purging the replaced version's chunks failed: %s",
+                            self._bucket, self._meta.name, exc)
+        return info
+
+    async def _previous(self) -> ObjectInfo | None:
+        try:
+            return await self._last_info(self._bucket, self._meta.name)
+        except StoreError as exc:
+            if isinstance(exc, Unavailable):
+                raise
+            log.warning("%s/%s: unreadable previous meta is replaced: %s", self._bucket, self._meta.name, exc)
+            return None
+
+    async def _reread(self) -> ObjectInfo | None:
+        try:
+            return await self._last_info(self._bucket, self._meta.name)
+        except Unavailable:
+            raise Unavailable(f"{self._bucket}/{self._meta.name}: commit state unknown") from None
+        except StoreError:
+            return None
+
+    async def abort(self) -> None:
+        """Cancel publishes in flight and purge the new chunks; idempotent."""
+        if self._finished:
+            return
+        self._finished = True
+        self._buf.clear()
+        for t in self._window:
+            t.cancel()
+        if self._window:
+            await asyncio.gather(*self._window, return_exceptions=True)
+        self._window.clear()
+        if self.chunks:
+            await self._purge_new()
+
+    async def _purge_new(self) -> None:
+        try:
+            await purge_subject(self._conn, self._stream, self._subject)
+        except StoreError as exc:
+            log.warning("%s/%s: purging the chunks of an unfinished upload failed: %s",
+                        self._bucket, self._meta.name, exc)
+
+
+async def purge_subject(conn: Conn, stream: str, subject: str) -> int:
+    """Purge every message on ``subject``; returns how many were purged."""
+    reply = await conn.api("STREAM.PURGE." + stream, {"filter": subject})
+    return int(reply.get("purged", 0))

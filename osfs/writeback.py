@@ -1,0 +1,181 @@
+"""The write path of one file: streaming upload while sequential, spool file otherwise.
+
+A :class:`Writer` holds the new content of one file while it is open for writing. Every
+byte written goes to a local spool file (in ``FsOptions.spool_dir``, removed on
+:meth:`Writer.close`), so the file can always be read back, written at any offset and
+uploaded again. While the file is written strictly sequentially from 0 (a new or truncated
+file), the same bytes also stream into a store :class:`~osfs.store.base.Upload` as they
+arrive, so :meth:`Writer.commit` only publishes the meta. The first write that is not an
+append at the end (a seek back, a truncate, a write after a commit, or a file that started
+from existing content) aborts the stream; the whole spool is then uploaded by ``commit``.
+
+Errors: ``TooLarge`` from the stream is raised by ``write`` (EFBIG right away); any other
+stream failure drops back to the spool, so ``commit`` retries the whole upload. ``commit``
+raises the store error when the upload fails; the previous version stays visible.
+
+Disk I/O runs in worker threads (``trio.to_thread``); the spool's file descriptor is only
+touched by one thread at a time because the writer's methods are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import trio
+
+from .store.base import ObjectStore, Upload
+from .store.errors import StoreError, TooLarge
+from .store.types import ObjectInfo, ObjectMeta
+
+log = logging.getLogger(__name__)
+
+#: Size of the blocks moved between the spool and the store.
+COPY_BLOCK = 1024 * 1024
+
+
+class Writer:
+    """New content of one object; see the module docstring."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        bucket: str,
+        meta: ObjectMeta,
+        *,
+        spool_dir: Path,
+        chunk_size: int,
+        base: ObjectInfo | None = None,
+    ) -> None:
+        self.store = store
+        self.bucket = bucket
+        self.meta = meta
+        self.base = base
+        self.size = 0
+        self.dirty = False
+        self.unlinked = False
+        self.committed: ObjectInfo | None = None
+        self._spool_dir = spool_dir
+        self._chunk_size = chunk_size
+        self._fd: int | None = None
+        self._path: str | None = None
+        self._upload: Upload | None = None
+        self._lock = trio.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def streaming(self) -> bool:
+        """True while the content is going straight into a store upload."""
+        return self._upload is not None
+
+    async def start(self, fill_from: ObjectInfo | None) -> None:
+        """Create the spool; copy ``fill_from``'s content into it, or start streaming."""
+        fd, path = await trio.to_thread.run_sync(tempfile.mkstemp, ".spool", "osfs-", str(self._spool_dir))
+        self._fd, self._path = fd, path
+        try:
+            if fill_from is not None and fill_from.size > 0:
+                async for block in self.store.get(fill_from):
+                    await trio.to_thread.run_sync(os.pwrite, fd, block, self.size)
+                    self.size += len(block)
+            else:
+                self._upload = await self.store.begin_put(self.bucket, self.meta, chunk_size=self._chunk_size)
+                self.dirty = True
+        except BaseException:
+            await self.close()
+            raise
+
+    async def write(self, offset: int, data: bytes) -> int:
+        """Write ``data`` at ``offset``; return the number of bytes written."""
+        async with self._lock:
+            if self._upload is not None and offset != self.size:
+                await self._stop_stream("write at %d of %d" % (offset, self.size))
+            if self._upload is not None:
+                try:
+                    await self._upload.write(data)
+                except TooLarge:
+                    await self._stop_stream("too large")
+                    raise
+                except StoreError as e:
+                    await self._stop_stream(f"stream failed: {e}")
+            assert self._fd is not None
+            await trio.to_thread.run_sync(os.pwrite, self._fd, data, offset)
+            self.size = max(self.size, offset + len(data))
+            self.dirty = True
+            return len(data)
+
+    async def read(self, offset: int, length: int) -> bytes:
+        """Bytes of the new content (short at its end)."""
+        assert self._fd is not None
+        length = max(0, min(length, self.size - offset))
+        if length == 0:
+            return b""
+        return await trio.to_thread.run_sync(os.pread, self._fd, length, offset)
+
+    async def truncate(self, size: int) -> None:
+        async with self._lock:
+            if size == self.size:
+                return
+            if self._upload is not None:
+                await self._stop_stream("truncate")
+            assert self._fd is not None
+            await trio.to_thread.run_sync(os.ftruncate, self._fd, size)
+            self.size = size
+            self.dirty = True
+
+    async def commit(self) -> ObjectInfo | None:
+        """Publish the content if it changed since the last commit; return the new info."""
+        async with self._lock:
+            if not self.dirty or self.unlinked:
+                return self.committed
+            if self._upload is not None:
+                upload, self._upload = self._upload, None
+                try:
+                    info = await upload.commit()
+                except BaseException:
+                    await upload.abort()
+                    raise
+            else:
+                info = await self.store.put(self.bucket, self.meta, self._blocks(), chunk_size=self._chunk_size)
+            self.committed = self.base = info
+            self.dirty = False
+            return info
+
+    async def _blocks(self):
+        assert self._fd is not None
+        offset = 0
+        while offset < self.size:
+            block = await trio.to_thread.run_sync(
+                os.pread, self._fd, min(COPY_BLOCK, self.size - offset), offset
+            )
+            if not block:
+                break
+            offset += len(block)
+            yield block
+
+    async def _stop_stream(self, why: str) -> None:
+        upload, self._upload = self._upload, None
+        if upload is not None:
+            log.debug("%s/%s: streaming stopped (%s), spooling", self.bucket, self.name, why)
+            await upload.abort()
+
+    async def close(self) -> None:
+        """Abort any stream and remove the spool file."""
+        with trio.CancelScope(shield=True):
+            await self._stop_stream("closed")
+            fd, path, self._fd, self._path = self._fd, self._path, None, None
+            if fd is not None:
+                await trio.to_thread.run_sync(os.close, fd)
+            if path is not None:
+                await trio.to_thread.run_sync(_unlink_quietly, path)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
