@@ -18,7 +18,9 @@ def test_parse_size(text, value):
     assert parse_size(text) == value
 
 
-@pytest.mark.parametrize(("text", "value"), [("90", 90.0), ("30s", 30.0), ("1h30m", 5400.0), ("30d", 2592000.0)])
+@pytest.mark.parametrize(
+    ("text", "value"), [("90", 90.0), ("30s", 30.0), ("1h30m", 5400.0), ("30d", 2592000.0)]
+)
 def test_parse_duration(text, value):
     assert parse_duration(text) == value
 
@@ -72,6 +74,15 @@ def test_mount_helper_translates_spec(monkeypatch):
     seen = []
     monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
     assert cli.mount_helper_main(["photos@nats://h:4222", "/mnt/p", "-o", "ro,_netdev"]) == 0
-    assert seen[-1] == ["mount", "/mnt/p", "--server", "nats://h:4222", "--bucket", "photos", "-o", "ro,_netdev"]
+    assert seen[-1] == [
+        "mount",
+        "/mnt/p",
+        "--server",
+        "nats://h:4222",
+        "--bucket",
+        "photos",
+        "-o",
+        "ro,_netdev",
+    ]
     assert cli.mount_helper_main(["embedded", "/mnt/e", "-n"]) == 0
     assert seen[-1] == ["mount", "/mnt/e"]

@@ -1,95 +1,12 @@
-"""Real mounts: ``osfs mount --foreground`` in a subprocess against a real nats-server.
-
-A mount fixture waits until the mount answers, and at teardown unmounts with
-``fusermount3 -u`` and fails the test if that fails or if the process exits non-zero.
-Everything osfs logged is kept in ``Mounted.log`` for assertions.
-"""
+"""Fixtures for real mounts (see mountkit.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-pytestmark = pytest.mark.mount
-
-
-def _fuse_usable() -> bool:
-    return os.path.exists("/dev/fuse") and os.access("/dev/fuse", os.R_OK | os.W_OK) and os.geteuid() == 0
-
-
-requires_fuse = pytest.mark.skipif(not _fuse_usable(), reason="needs /dev/fuse and root")
-
-
-@dataclass
-class Mounted:
-    path: Path
-    proc: subprocess.Popen
-    log_path: Path
-    args: list[str] = field(default_factory=list)
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def unmount(self, timeout: float = 60.0) -> None:
-        """Unmount with fusermount3 -u; raise if that fails or osfs exits non-zero."""
-        if self.proc.poll() is None and os.path.ismount(self.path):
-            res = subprocess.run(["fusermount3", "-u", str(self.path)], capture_output=True, text=True)
-            if res.returncode != 0:
-                subprocess.run(["fusermount3", "-u", "-z", str(self.path)], capture_output=True)
-                self.proc.kill()
-                raise AssertionError(f"fusermount3 -u failed: {res.stderr.strip()}\n{self.log[-3000:]}")
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"osfs did not exit after unmount\n{self.log[-3000:]}") from None
-        if code != 0:
-            raise AssertionError(f"osfs exited with {code}\n{self.log[-3000:]}")
-
-
-def osfs_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "osfs", *args]
-
-
-def start_mount(
-    mountpoint: Path,
-    log_path: Path,
-    *args: str,
-    env: dict[str, str] | None = None,
-    timeout: float = 60.0,
-) -> Mounted:
-    """Start ``osfs mount --foreground`` and wait until the mount answers."""
-    mountpoint.mkdir(parents=True, exist_ok=True)
-    cmd = osfs_cmd("mount", str(mountpoint), "--foreground", "--log-file", str(log_path), *args)
-    proc = subprocess.Popen(
-        cmd,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=open(log_path.with_suffix(".stderr"), "wb"),  # noqa: SIM115
-    )
-    m = Mounted(mountpoint, proc, log_path, list(args))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = log_path.with_suffix(".stderr").read_text(errors="replace")
-            raise AssertionError(f"osfs exited with {proc.returncode} before mounting: {err}\n{m.log}")
-        if os.path.ismount(mountpoint):
-            # the mount exists; osfs reports readiness by answering a stat
-            os.stat(mountpoint)
-            return m
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"mount did not appear in {timeout}s\n{m.log}")
+from mountkit import Mounted, start_mount
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from mountkit import osfs_cmd, requires_fuse, start_mount
 
 from osfs.embedded import EmbeddedServer, find_nats_server
-
-from .conftest import osfs_cmd, requires_fuse, start_mount
 
 pytestmark = [pytest.mark.mount, requires_fuse]
 
@@ -40,8 +39,21 @@ def test_help_reads_like_a_tool():
     assert "mount" in res.stdout and "umount" in res.stdout
     res = run_osfs("mount", "--help")
     assert res.returncode == 0
-    for opt in ("--server", "--bucket", "--read-only", "--chunk-size", "--cache-size", "--allow-other",
-                "--uid", "--gid", "--umask", "--log-level", "--log-file", "--foreground", "NATS_URL"):
+    for opt in (
+        "--server",
+        "--bucket",
+        "--read-only",
+        "--chunk-size",
+        "--cache-size",
+        "--allow-other",
+        "--uid",
+        "--gid",
+        "--umask",
+        "--log-level",
+        "--log-file",
+        "--foreground",
+        "NATS_URL",
+    ):
         assert opt in res.stdout, opt
 
 
@@ -109,8 +121,11 @@ def test_auth_refused_and_jetstream_disabled(tmp_path: Path):
         assert "cannot connect" in res.stderr
         assert "wrong-token" not in res.stderr
     port = free_port()
-    plain = subprocess.Popen([find_nats_server(), "-a", "127.0.0.1", "-p", str(port)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    plain = subprocess.Popen(
+        [find_nats_server(), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
