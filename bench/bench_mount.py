@@ -1,30 +1,44 @@
 """Benchmark the mount against nats-py's own ObjectStore on the same server, in one run.
 
-Prints MB/s (10^6 bytes/s) and ratios:
+Prints MB/s (10^6 bytes/s), rates and ratios, medians over ``--rounds``:
 
 * time to mount (embedded server, and an external server);
 * ``cp`` of a file into the mount vs nats-py ``ObjectStore.put`` of the same file;
-* ``cat`` of the object out of the mount (cold: fresh mount, so no cached chunk) vs nats-py
-  ``ObjectStore.get(writeinto=file)``.
+* ``cp`` of the object out of a fresh mount (cold chunk cache) vs nats-py
+  ``ObjectStore.get(writeinto=file)``;
+* cold random 4 KiB reads per second at queue depth 1 and 16 (fresh mount; every offset
+  read once; ``POSIX_FADV_RANDOM`` so the kernel reads nothing ahead);
+* ``ls -l`` and ``stat`` of every file in a bucket of ``--objects`` objects (fresh mount);
+* ``cp -r`` of 1,000 files of 4 KiB into the mount;
+* peak RSS of the osfs process after copying ``--rss-mib`` MiB in and out;
+* delay from a put by another client (nats-py) to its visibility in the mount.
 
-Needs root and /dev/fuse. Usage: ``python bench/bench_mount.py [--size-mib 256] [--server URL]``.
+Needs root and /dev/fuse. Usage: ``python bench/bench_mount.py [--size-mib 256] [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nats
 
 from osfs.embedded import EmbeddedServer
+from osfs.mount import pid_file
+
+MB = 1e6
 
 
 def osfs(*args: str, env: dict | None = None) -> None:
@@ -36,14 +50,23 @@ def osfs(*args: str, env: dict | None = None) -> None:
     )
 
 
-def timed(fn) -> float:
+def timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
 
 
+@contextlib.contextmanager
+def mounted(mnt: Path, url: str, *args: str) -> Iterator[Path]:
+    osfs("mount", str(mnt), "--server", url, *args)
+    try:
+        yield mnt
+    finally:
+        osfs("umount", str(mnt))
+
+
 def drop_page_cache(path: Path) -> None:
-    """Evict ``path`` from the page cache so the next read goes to disk (local files only)."""
+    """Evict a local file from the page cache so the next read goes to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -52,96 +75,262 @@ def drop_page_cache(path: Path) -> None:
         os.close(fd)
 
 
-async def nats_py_put_get(url: str, bucket: str, src: Path, dst: Path) -> tuple[float, float]:
+async def _peer(url: str, fn):
     nc = await nats.connect(url)
-    js = nc.jetstream()
-    obs = await js.create_object_store(bucket)
-    t = time.perf_counter()
-    with open(src, "rb") as f:
-        await obs.put("peer.bin", f)
-    put_s = time.perf_counter() - t
-    t = time.perf_counter()
-    with open(dst, "wb") as f:
-        await obs.get("peer.bin", writeinto=f)
-    get_s = time.perf_counter() - t
-    await js.delete_object_store(bucket)
-    await nc.close()
-    return put_s, get_s
+    try:
+        return await fn(nc.jetstream())
+    finally:
+        await nc.close()
 
 
-def mount_time(mnt: Path, *args: str, env: dict | None = None) -> float:
-    t = timed(lambda: osfs("mount", str(mnt), *args, env=env))
-    osfs("umount", str(mnt), env=env)
-    return t
+def peer(url: str, fn):
+    return asyncio.run(_peer(url, fn))
+
+
+def nats_py_put_get(url: str, bucket: str, src: Path, dst: Path) -> tuple[float, float]:
+    async def run(js):
+        obs = await js.create_object_store(bucket)
+        t = time.perf_counter()
+        with open(src, "rb") as f:
+            await obs.put("peer.bin", f)
+        put_s = time.perf_counter() - t
+        t = time.perf_counter()
+        with open(dst, "wb") as f:
+            await obs.get("peer.bin", writeinto=f)
+        get_s = time.perf_counter() - t
+        await js.delete_object_store(bucket)
+        return put_s, get_s
+
+    return peer(url, run)
+
+
+def random_reads(path: Path, size: int, depth: int, seconds: float) -> float:
+    """Reads per second of distinct random 4 KiB blocks, ``depth`` threads at once."""
+    blocks = list(range(size // 4096))
+    random.shuffle(blocks)
+    lock = threading.Lock()
+    count = 0
+    stop = time.monotonic() + seconds
+
+    def worker() -> None:
+        nonlocal count
+        fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        try:
+            while time.monotonic() < stop:
+                with lock:
+                    if not blocks:
+                        return
+                    b = blocks.pop()
+                os.pread(fd, 4096, b * 4096)
+                with lock:
+                    count += 1
+        finally:
+            os.close(fd)
+
+    t = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(depth)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return count / (time.perf_counter() - t)
+
+
+def make_small_objects(url: str, bucket: str, n: int) -> None:
+    """``n`` objects of 100 bytes in ``bucket``, through the osfs store (pipelined)."""
+    import trio
+
+    from osfs.config import ConnectOptions
+    from osfs.store.nats_store import NatsStore
+    from osfs.store.types import BucketConfig, ObjectMeta
+
+    async def run() -> None:
+        store = await NatsStore.connect(ConnectOptions(servers=(url,)))
+        try:
+            await store.create_bucket(BucketConfig(bucket))
+            limiter = trio.CapacityLimiter(32)
+
+            async def one(i: int) -> None:
+                async with limiter:
+                    await store.put(bucket, ObjectMeta(f"d{i % 10}/obj{i:05d}"), b"x" * 100)
+
+            async with trio.open_nursery() as nursery:
+                for i in range(n):
+                    nursery.start_soon(one, i)
+        finally:
+            await store.close()
+
+    trio.run(run)
+
+
+def visibility_delays(url: str, mnt: Path, bucket: str, trials: int) -> list[float]:
+    """Seconds from a nats-py put returning to the object being visible in the mount."""
+
+    async def run(js):
+        obs = await js.object_store(bucket)
+        delays = []
+        for i in range(trials):
+            name = f"vis{i}"
+            await obs.put(name, b"v")
+            t = time.perf_counter()
+            path = mnt / bucket / name
+            while not await asyncio.to_thread(os.path.exists, path):
+                if time.perf_counter() - t > 10:
+                    break
+                await asyncio.sleep(0.005)
+            delays.append(time.perf_counter() - t)
+        return delays
+
+    return peer(url, run)
+
+
+def peak_rss_mib(mnt: Path) -> float:
+    pid = int(pid_file(mnt).read_text())
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size-mib", type=int, default=256)
+    ap.add_argument("--size-mib", type=int, default=256, help="size of the streamed file (256)")
+    ap.add_argument("--rss-mib", type=int, default=1024, help="size copied for the RSS figure (1024)")
+    ap.add_argument("--objects", type=int, default=10_000, help="objects for ls -l / stat (10000)")
+    ap.add_argument("--rounds", type=int, default=3, help="repetitions of the streaming figures (3)")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one round (a smoke run)")
     ap.add_argument("--server", help="use this server instead of starting one")
-    ap.add_argument("--rounds", type=int, default=3, help="repetitions; the median is printed")
     args = ap.parse_args()
+    if args.quick:
+        args.size_mib, args.rss_mib, args.objects, args.rounds = 32, 64, 500, 1
     work = Path(tempfile.mkdtemp(prefix="osfs-bench-"))
     server = None
+    res: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        res.setdefault(key, []).append(value)
+
+    def med(key: str) -> float:
+        return statistics.median(res[key])
+
     try:
         if args.server:
             url = args.server
         else:
             server = EmbeddedServer(work / "nats", token="").start()
             url = server.url
+        nbytes = args.size_mib << 20
         src = work / "src.bin"
         with open(src, "wb") as f:
             for _ in range(args.size_mib):
                 f.write(os.urandom(1 << 20))
-        nbytes = args.size_mib << 20
         mnt = work / "mnt"
         mnt.mkdir()
         xdg = {"XDG_DATA_HOME": str(work / "xdg"), "NATS_URL": ""}
-        rows: dict[str, list[float]] = {
-            k: [] for k in ("mount_embedded", "mount_external", "cp_in", "cat_out", "py_put", "py_get")
-        }
+
         for r in range(args.rounds):
-            rows["mount_embedded"].append(mount_time(mnt, env=xdg))
-            rows["mount_external"].append(mount_time(mnt, "--server", url))
+            t = timed(lambda: osfs("mount", str(mnt), env=xdg))
+            osfs("umount", str(mnt), env=xdg)
+            add("mount_embedded", t)
+            t = timed(lambda: osfs("mount", str(mnt), "--server", url))
+            osfs("umount", str(mnt))
+            add("mount_external", t)
+            py_put, py_get = nats_py_put_get(url, f"py{r}", src, work / "py.out")
+            add("py_put", nbytes / py_put / MB)
+            add("py_get", nbytes / py_get / MB)
             bucket = f"bench{r}"
-            py_put, py_get = asyncio.run(nats_py_put_get(url, f"py{r}", src, work / "py.out"))
-            rows["py_put"].append(nbytes / py_put / 1e6)
-            rows["py_get"].append(nbytes / py_get / 1e6)
-            osfs("mount", str(mnt), "--server", url)
-            try:
+            with mounted(mnt, url):
                 (mnt / bucket).mkdir()
                 drop_page_cache(src)
                 target = mnt / bucket / "f.bin"
-                rows["cp_in"].append(nbytes / timed(lambda t=target: shutil.copyfile(src, t)) / 1e6)
-            finally:
-                osfs("umount", str(mnt))
-            osfs("mount", str(mnt), "--server", url)  # fresh mount: cold chunk cache
-            try:
+                add("cp_in", nbytes / timed(lambda t=target: shutil.copyfile(src, t)) / MB)
+            with mounted(mnt, url):
                 out = work / "out.bin"
                 cmd = ["cp", str(mnt / bucket / "f.bin"), str(out)]
-                rows["cat_out"].append(nbytes / timed(lambda c=cmd: subprocess.run(c, check=True)) / 1e6)
+                add("cat_out", nbytes / timed(lambda c=cmd: subprocess.run(c, check=True)) / MB)
                 subprocess.run(["cmp", str(src), str(out)], check=True)
-                shutil.rmtree(mnt / bucket)  # removes the objects, then the bucket
-            finally:
-                osfs("umount", str(mnt))
+            for depth in (1, 16):
+                with mounted(mnt, url):
+                    add(f"rand_qd{depth}", random_reads(mnt / bucket / "f.bin", nbytes, depth, 5.0))
+            with mounted(mnt, url):
+                shutil.rmtree(mnt / bucket)
 
-        def med(k: str) -> float:
-            v = sorted(rows[k])
-            return v[len(v) // 2]
+        make_small_objects(url, "many", args.objects)
+        with mounted(mnt, url):
+            add(
+                "ls_l",
+                timed(
+                    lambda: subprocess.run(
+                        ["ls", "-lR", str(mnt / "many")], check=True, stdout=subprocess.DEVNULL
+                    )
+                ),
+            )
+        with mounted(mnt, url):
+            add(
+                "find_stat",
+                timed(
+                    lambda: subprocess.run(
+                        ["find", str(mnt / "many"), "-type", "f", "-printf", "%s %T@\n"],
+                        check=True,
+                        stdout=subprocess.DEVNULL,
+                    )
+                ),
+            )
+        small = work / "small"
+        small.mkdir()
+        for i in range(1000):
+            (small / f"s{i:04d}").write_bytes(os.urandom(4096))
+        with mounted(mnt, url):
+            (mnt / "smallb").mkdir()
+            add(
+                "cp_r_small",
+                timed(lambda: subprocess.run(["cp", "-r", str(small), str(mnt / "smallb")], check=True)),
+            )
+        with mounted(mnt, url):
+            add("visibility", 0.0)
+            res["visibility"] = visibility_delays(url, mnt, "smallb", 50)
+        big = work / "big.bin"
+        with open(big, "wb") as f:
+            for _ in range(args.rss_mib):
+                f.write(os.urandom(1 << 20))
+        with mounted(mnt, url):
+            (mnt / "rss").mkdir()
+            shutil.copyfile(big, mnt / "rss" / "big.bin")
+            subprocess.run(["cp", str(mnt / "rss" / "big.bin"), str(work / "big.out")], check=True)
+            add("rss", peak_rss_mib(mnt))
+
+        def ratio(a: str, b: str) -> str:
+            return f"{med(a) / med(b):6.2f}x"
 
         print(
-            f"osfs mount benchmark: {args.size_mib} MiB object, {args.rounds} rounds (medians), server {url}"
+            f"osfs mount benchmark — server {url}, {args.size_mib} MiB file, {args.rounds} round(s), medians"
         )
-        print(f"  time to mount, embedded server : {med('mount_embedded'):.2f} s")
-        print(f"  time to mount, external server : {med('mount_external'):.2f} s")
+        print(f"  mount, embedded server      {med('mount_embedded'):8.2f} s")
+        print(f"  mount, external server      {med('mount_external'):8.2f} s")
         print(
-            f"  cp into the mount      {med('cp_in'):8.1f} MB/s   nats-py put {med('py_put'):8.1f} MB/s"
-            f"   ratio {med('cp_in') / med('py_put'):.2f}x"
+            f"  cp into the mount           {med('cp_in'):8.1f} MB/s   nats-py put {med('py_put'):7.1f} MB/s"
+            f"   {ratio('cp_in', 'py_put')}"
         )
         print(
-            f"  cat out of the mount   {med('cat_out'):8.1f} MB/s   nats-py get {med('py_get'):8.1f} MB/s"
-            f"   ratio {med('cat_out') / med('py_get'):.2f}x"
+            f"  cp out of the mount (cold)  {med('cat_out'):8.1f} MB/s"
+            f"   nats-py get {med('py_get'):7.1f} MB/s"
+            f"   {ratio('cat_out', 'py_get')}"
         )
+        print(f"  random 4 KiB reads, QD1     {med('rand_qd1'):8.0f} /s")
+        print(f"  random 4 KiB reads, QD16    {med('rand_qd16'):8.0f} /s")
+        print(f"  ls -lR of {args.objects} objects    {med('ls_l'):8.2f} s")
+        print(f"  find -printf (stat) of them {med('find_stat'):8.2f} s")
+        print(
+            f"  cp -r of 1000 x 4 KiB       {med('cp_r_small'):8.2f} s"
+            f"   ({1000 / med('cp_r_small'):.0f} files/s)"
+        )
+        vis = res["visibility"]
+        print(
+            f"  visibility of a remote put  median {statistics.median(vis) * 1000:.0f} ms, "
+            f"max {max(vis) * 1000:.0f} ms over {len(vis)}"
+        )
+        print(f"  peak RSS after {args.rss_mib} MiB in+out {med('rss'):6.0f} MiB")
     finally:
         if server is not None:
             server.stop()
