@@ -9,27 +9,34 @@ mapped to :mod:`osfs.store.errors` in one place (:func:`map_error`):
   ``STREAM.MSG.GET`` fallback for streams without ``allow_direct``);
 * ``publish(subject, data, headers)``: a JetStream publish that waits for its ack.
 
-The client reconnects forever (``max_reconnect_attempts=-1``), so a server restart makes calls
-fail with ``Unavailable`` for a while instead of wedging the store.
+The first connect tries each server ``INITIAL_ATTEMPTS`` times and then fails with
+``Unavailable``; once connected the client reconnects forever (``max_reconnect_attempts``
+-1), so a server restart makes calls fail with ``Unavailable`` for a while instead of
+wedging the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import contextlib
 import json
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import nats
 import nats.errors
+import nats.js.api
 import nats.js.errors
 from nats.aio.msg import Msg
 
 from ..config import ConnectOptions
+from . import wire
 from .errors import (
     BucketNotFound,
     Conflict,
@@ -44,6 +51,9 @@ from .errors import (
 log = logging.getLogger(__name__)
 
 API = "$JS.API."
+
+#: Tries of each server before the first connect fails (later reconnects never stop).
+INITIAL_ATTEMPTS = 2
 
 #: JetStream API error codes (``err_code``) and what they mean to the store.
 _ERR_CODES: dict[int, type[StoreError]] = {
@@ -132,7 +142,7 @@ def connect_kwargs(opts: ConnectOptions) -> dict[str, Any]:
         "servers": list(opts.servers),
         "name": opts.name,
         "connect_timeout": opts.connect_timeout,
-        "max_reconnect_attempts": -1,
+        "max_reconnect_attempts": INITIAL_ATTEMPTS,
         "reconnect_time_wait": 0.5,
         "allow_reconnect": True,
         "pending_size": 64 * 1024 * 1024,
@@ -149,9 +159,11 @@ def connect_kwargs(opts: ConnectOptions) -> dict[str, Any]:
     tls = _tls_context(opts)
     if tls is not None:
         kw["tls"] = tls
-        if any(s.startswith("nats://") for s in opts.servers):
-            kw["tls_hostname"] = None
     return kw
+
+
+class _NoResponders(Exception):
+    """Nobody answered a Direct Get: the stream is missing or has no ``allow_direct``."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +184,14 @@ class Conn:
         self.nc = nc
         self.js = nc.jetstream(timeout=timeout)
         self.timeout = timeout
-        self.reconnected: list[Callable[[], None]] = []
+        self.no_direct: set[str] = set()
+        self.reconnects = 0
+        self._ack_prefix: str | None = None
+        self._ack_seq = 0
+        self._acks: dict[str, asyncio.Future[dict]] = {}
+        self._batch_prefix: str | None = None
+        self._batches: dict[str, tuple[asyncio.Future, list[RawMsg]]] = {}
+        self.closing = False
 
     @classmethod
     async def open(cls, opts: ConnectOptions) -> Conn:
@@ -180,11 +199,12 @@ class Conn:
 
         async def on_reconnect() -> None:
             log.info("reconnected to NATS")
-            for cb in list(holder[0].reconnected) if holder else ():
-                cb()
+            if holder:
+                holder[0].reconnects += 1
 
         async def on_disconnect() -> None:
-            log.warning("disconnected from NATS")
+            if holder and not holder[0].closing:
+                log.warning("disconnected from NATS")
 
         async def on_error(exc: Exception) -> None:
             log.debug("NATS client error: %r", exc)
@@ -196,13 +216,21 @@ class Conn:
                 disconnected_cb=on_disconnect,
                 error_cb=on_error,
             )
-        except BaseException as exc:
-            raise map_error(exc) from exc
+        except asyncio.CancelledError:
+            raise
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise Unavailable(
+                f"cannot connect to {', '.join(opts.servers)}: {type(exc).__name__}: {exc}"
+            ) from exc
+        nc.options["max_reconnect_attempts"] = -1  # once connected, never give up
         conn = cls(nc, opts.request_timeout)
         holder.append(conn)
         return conn
 
     async def close(self) -> None:
+        self.closing = True
         if not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.close(), self.timeout)
@@ -237,17 +265,207 @@ class Conn:
         msg = await self.request(subject, data, headers)
         return parse_ack(msg)
 
-    async def direct_get(self, stream: str, body: dict) -> RawMsg | None:
-        """Direct Get of one message; None when the server answers 404 (no such message)."""
-        msg = await self.request(API + "DIRECT.GET." + stream, json.dumps(body, separators=(",", ":")).encode())
-        return _direct_reply(msg)
+    async def publish_pipelined(self, subject: str, data: bytes) -> asyncio.Future[dict]:
+        """Hand a JetStream publish to the connection; the future gets its ack (or error).
 
-    async def last_msg(self, stream: str, subject: str, *, direct: bool = True) -> RawMsg | None:
+        Returns once the message is buffered for sending, without waiting for the ack: acks
+        arrive on one wildcard reply subscription and complete their futures directly (no
+        task and no timer per message). The future has no timeout of its own: the caller
+        bounds its wait with ``timeout``.
+        """
+        self.check_open()
+        if self._ack_prefix is None:
+            prefix = self.nc.new_inbox() + "."
+            try:
+                await self.nc.subscribe(prefix + "*", cb=self._on_ack)
+            except BaseException as exc:
+                raise map_error(exc) from exc
+            self._ack_prefix = prefix
+        self._ack_seq += 1
+        token = str(self._ack_seq)
+        fut: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self._acks[token] = fut
+        fut.add_done_callback(lambda _f: self._acks.pop(token, None))
+        try:
+            await self.nc.publish(subject, data, reply=self._ack_prefix + token)
+        except BaseException as exc:
+            fut.cancel()
+            raise map_error(exc) from exc
+        return fut
+
+    async def batch_get(
+        self, stream: str, subject: str, first_seq: int, count: int
+    ) -> asyncio.Future[list[RawMsg]]:
+        """Send one batch Direct Get: up to ``count`` messages on ``subject`` from ``first_seq``.
+
+        Returns at once; the future gets the messages in stream order (fewer when the subject
+        has fewer from there; an empty list for a 404). Without batch support the server
+        answers one plain message, and the list has just that one. The caller bounds its
+        wait on the future; errors are store errors.
+        """
+        body = {"seq": first_seq, "next_by_subj": subject, "batch": count}
+        fut = await self._pipelined(
+            API + "DIRECT.GET." + stream, json.dumps(body, separators=(",", ":")).encode()
+        )
+        return fut
+
+    async def _pipelined(self, subject: str, payload: bytes) -> asyncio.Future:
+        self.check_open()
+        if self._batch_prefix is None:
+            prefix = self.nc.new_inbox() + "."
+            try:
+                await self.nc.subscribe(prefix + "*", cb=self._on_batch)
+            except BaseException as exc:
+                raise map_error(exc) from exc
+            self._batch_prefix = prefix
+        self._ack_seq += 1
+        token = str(self._ack_seq)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._batches[token] = (fut, [])
+        fut.add_done_callback(lambda _f: self._batches.pop(token, None))
+        try:
+            await self.nc.publish(subject, payload, reply=self._batch_prefix + token)
+        except BaseException as exc:
+            fut.cancel()
+            raise map_error(exc) from exc
+        return fut
+
+    async def _on_batch(self, msg: Msg) -> None:
+        entry = self._batches.get(msg.subject.rsplit(".", 1)[-1])
+        if entry is None or entry[0].done():
+            return
+        fut, got = entry
+        hdrs = msg.headers or {}
+        status = hdrs.get("Status")
+        if status:
+            if status in ("204", "404"):  # end of batch; nothing (more) to get
+                fut.set_result(got)
+            elif status == "503":
+                fut.set_exception(Unavailable("no responders for direct get"))
+            else:
+                fut.set_exception(
+                    StoreError(f"batch direct get failed: {status} {hdrs.get('Description', '')}")
+                )
+            return
+        got.append(
+            RawMsg(
+                hdrs.get("Nats-Subject", ""),
+                int(hdrs.get("Nats-Sequence", "0") or 0),
+                msg.data,
+                hdrs.get("Nats-Time-Stamp", ""),
+                hdrs,
+            )
+        )
+        if "Nats-Num-Pending" not in hdrs:  # a server without batch support: one message
+            fut.set_result(got)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        fut = self._acks.get(msg.subject.rsplit(".", 1)[-1])
+        if fut is None or fut.done():
+            return
+        status = (msg.headers or {}).get("Status")
+        if status == "503":
+            fut.set_exception(Unavailable("no stream answered the publish"))
+            return
+        try:
+            fut.set_result(parse_ack(msg))
+        except StoreError as exc:
+            fut.set_exception(exc)
+
+    async def snapshot(self, stream: str, subject: str, *, headers_only: bool = False) -> AsyncIterator[Msg]:
+        """Every message now on ``subject``, in stream order, from an ephemeral push consumer.
+
+        No acks and no flow control (a plain consumer streams at full speed; nats-py answers
+        flow-control requests only every 250 ms), ``headers_only`` to skip payloads. Ends
+        after the delivery whose ack subject says nothing is pending, so the caller must know
+        the subject has messages. ``Unavailable`` when the deliveries stall for a timeout.
+        """
+        inbox: collections.deque[Msg] = collections.deque()
+        arrived = asyncio.Event()
+
+        async def deliver(msg: Msg) -> None:
+            inbox.append(msg)
+            arrived.set()
+
+        config = nats.js.api.ConsumerConfig(
+            deliver_policy=nats.js.api.DeliverPolicy.ALL,
+            ack_policy=nats.js.api.AckPolicy.NONE,
+            headers_only=headers_only or None,
+            mem_storage=True,
+            num_replicas=1,
+            inactive_threshold=30.0,
+        )
+        try:
+            sub = await self.js.subscribe(
+                subject,
+                stream=stream,
+                config=config,
+                cb=deliver,
+                pending_msgs_limit=-1,
+                pending_bytes_limit=-1,
+            )
+        except BaseException as exc:
+            raise map_error(exc) from exc
+        try:
+            while True:
+                if not inbox:
+                    arrived.clear()
+                    try:
+                        await asyncio.wait_for(arrived.wait(), self.timeout)
+                    except TimeoutError:
+                        raise Unavailable(f"{subject}: deliveries stalled") from None
+                    continue
+                msg = inbox.popleft()
+                yield msg
+                parsed = wire.parse_ack_reply(msg.reply or "")
+                if parsed is None or parsed[1] == 0:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def publish_stored(
+        self, stream: str, subject: str, data: bytes, headers: dict | None = None
+    ) -> tuple[int, datetime | None]:
+        """Publish and return the stored message's sequence and server timestamp."""
+        ack = await self.publish(subject, data, headers)
+        seq = int(ack.get("seq", 0))
+        stored = await self.direct_get(stream, {"seq": seq}) if seq else None
+        when = wire.parse_timestamp(stored.time) if stored is not None and stored.subject == subject else None
+        return seq, when
+
+    async def direct_get(self, stream: str, body: dict) -> RawMsg | None:
+        """Direct Get of one message; None when there is no such message.
+
+        Streams without ``allow_direct`` (nobody answers) fall back to ``STREAM.MSG.GET``,
+        remembered per stream once it worked.
+        """
+        if stream not in self.no_direct:
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            with contextlib.suppress(_NoResponders):
+                return _direct_reply(await self._direct(API + "DIRECT.GET." + stream, payload))
+        return await self._fallback(stream, body)
+
+    async def last_msg(self, stream: str, subject: str) -> RawMsg | None:
         """The last message on ``subject`` (None if there is none)."""
-        if direct:
-            msg = await self.request(f"{API}DIRECT.GET.{stream}.{subject}")
-            return _direct_reply(msg)
-        return await self.msg_get(stream, {"last_by_subj": subject})
+        if stream not in self.no_direct:
+            with contextlib.suppress(_NoResponders):
+                return _direct_reply(await self._direct(f"{API}DIRECT.GET.{stream}.{subject}", b""))
+        return await self._fallback(stream, {"last_by_subj": subject})
+
+    async def _direct(self, subject: str, payload: bytes) -> Msg:
+        self.check_open()
+        try:
+            return await self.nc.request(subject, payload, timeout=self.timeout)
+        except nats.errors.NoRespondersError:
+            raise _NoResponders() from None
+        except BaseException as exc:
+            raise map_error(exc) from exc
+
+    async def _fallback(self, stream: str, body: dict) -> RawMsg | None:
+        msg = await self.msg_get(stream, body)
+        self.no_direct.add(stream)
+        return msg
 
     async def msg_get(self, stream: str, body: dict) -> RawMsg | None:
         """``STREAM.MSG.GET`` (leader-consistent); None when there is no such message."""
@@ -259,7 +477,9 @@ class Conn:
         hdrs: dict[str, str] = {}
         if m.get("hdrs"):
             hdrs = _parse_header_block(base64.b64decode(m["hdrs"]))
-        return RawMsg(m["subject"], int(m["seq"]), base64.b64decode(m.get("data") or b""), m.get("time", ""), hdrs)
+        return RawMsg(
+            m["subject"], int(m["seq"]), base64.b64decode(m.get("data") or b""), m.get("time", ""), hdrs
+        )
 
 
 def parse_ack(msg: Msg) -> dict:

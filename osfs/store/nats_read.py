@@ -16,38 +16,56 @@ a fresh nuid), so indexes are kept in an LRU. Two ways to build one:
 
 ``ReadStats`` counts which path was taken, chunk fetches, cache hits and read-ahead.
 
-**Chunks** are fetched by Direct Get ``{"seq": N}`` with several in flight; the reply must be
-on the chunk subject at that sequence. A 404 or another subject means the version is gone:
+**Chunks** are fetched by Direct Get ``{"seq": N}`` with several in flight (``read``), or by
+batch Direct Get ``{"seq": N, "next_by_subj": S, "batch": K}``, about 1 MiB per request and
+a few requests in flight (``get``: a message per chunk but a request per batch, which is
+what makes small-chunk objects fast); every reply must be on the chunk subject at the
+expected sequence. A 404 or another subject means the version is gone:
 the meta is re-read, giving ``ObjectReplaced`` when the nuid changed and ``Corrupt`` when not.
 
 **Cache.** A ``cachetools.LRUCache`` bounded in bytes (``getsizeof=len``) keyed by ``(bucket,
 nuid, chunk_no)``, so a stale version is never served. ``read(..., readahead=N)`` schedules
 background fetches of the chunks in the next ``N`` bytes into the cache; fetches in flight
 are shared (one request per chunk however many readers want it) and read-ahead tasks are
-bounded by a semaphore.
+bounded by a semaphore. The cache and the index LRU are guarded by one lock so the trio
+thread can serve a fully cached range itself (:meth:`ChunkReader.read_cached`): sequential
+readers kept ahead of by read-ahead then do not cross the bridge at all.
+
+A version's cached chunks and index are dropped as soon as the store sees a newer meta of
+its name (its own writes, ``info``, listings, watches: :meth:`ChunkReader.observe`); until
+then a replaced version's cached bytes may still be served (they are always that version's
+bytes: keys hold the nuid). A range that needs a fetch notices a version is gone at once
+(``ObjectReplaced``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
+import contextlib
 import hashlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import cachetools
-import nats.js.api
 
 from . import wire
-from .errors import Corrupt, NotFound, ObjectReplaced, StoreError
-from .nats_conn import Conn, RawMsg, map_error
+from .errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
+from .nats_conn import Conn, RawMsg
 from .types import ObjectInfo
 
 log = logging.getLogger(__name__)
 
 #: Chunk fetches in flight for one read or get.
-FETCH_WINDOW = 16
+FETCH_WINDOW = 32
+#: Bytes asked for by one batch Direct Get of a whole-object get, and at most this many chunks.
+BATCH_BYTES = 1024 * 1024
+BATCH_MAX = 256
+#: Batch requests in flight for one whole-object get.
+BATCHES = 4
 #: Read-ahead fetches in flight for the whole store.
 READAHEAD_TASKS = 16
 #: Indexes kept (each is small: a few numbers, or two lists for scanned objects).
@@ -115,33 +133,99 @@ class ChunkReader:
     ) -> None:
         self.conn = conn
         self.stats = ReadStats()
+        self.loop = asyncio.get_running_loop()
+        #: Guards ``cache``, ``_indexes`` and ``stats``: the trio thread reads them too.
+        self.lock = threading.Lock()
         self.cache: cachetools.LRUCache = cachetools.LRUCache(maxsize=max(1, cache_size), getsizeof=len)
         self._indexes: cachetools.LRUCache = cachetools.LRUCache(maxsize=INDEX_CACHE_ENTRIES)
         self._inflight: dict[ChunkKey, asyncio.Future[bytes]] = {}
         self._readahead = asyncio.Semaphore(READAHEAD_TASKS)
         self._tasks: set[asyncio.Task] = set()
+        self._ahead: set[ChunkKey] = set()  # read-ahead scheduled, not finished
+        self._names: dict[tuple[str, str], str] = {}  # (bucket, name) -> nuid of an index
         self._reread_meta = reread_meta
 
-    # ----- cache -----------------------------------------------------------------------
+    # ----- cache (shared with the trio thread, always under the lock) ----------------------
     def _cache_put(self, key: ChunkKey, data: bytes) -> None:
         if len(data) <= self.cache.maxsize:
-            self.cache[key] = data
+            with self.lock:
+                self.cache[key] = data
+
+    def _cache_get(self, key: ChunkKey) -> bytes | None:
+        with self.lock:
+            data = self.cache.get(key)
+            if data is not None:
+                self.stats.cache_hits += 1
+            return data
+
+    def _cached(self, key: ChunkKey) -> bool:
+        with self.lock:
+            return key in self.cache
 
     def cached_bytes(self) -> int:
-        return int(self.cache.currsize)
+        with self.lock:
+            return int(self.cache.currsize)
+
+    def read_cached(self, info: ObjectInfo, offset: int, length: int, readahead: int) -> bytes | None:
+        """``read`` served from memory without waiting on the loop, or None (cross then).
+
+        Callable from any thread. Works when the version's index and every chunk of the
+        range are cached; read-ahead past the range is then scheduled on the loop without
+        waiting for it, so a sequential reader kept ahead of by read-ahead never crosses
+        the bridge at all.
+        """
+        end = min(offset + length, info.size)
+        with self.lock:
+            idx = self._indexes.get((info.bucket, info.nuid))
+            if idx is None:
+                return None
+            first, last = idx.chunk_at(offset), idx.chunk_at(end - 1)
+            parts = []
+            for i in range(first, last + 1):
+                data = self.cache.get((info.bucket, info.nuid, i))
+                if data is None:
+                    return None
+                parts.append(data)
+            self.stats.cache_hits += len(parts)
+        if readahead > 0 and last + 1 < idx.chunks:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: no read-ahead
+                self.loop.call_soon_threadsafe(self._schedule_readahead, info, idx, last + 1, end + readahead)
+        return _assemble(idx, parts, first, last, offset, end)
 
     # ----- index -----------------------------------------------------------------------
     async def index(self, info: ObjectInfo) -> ChunkIndex:
         """The chunk index of ``info``'s version (cached); errors as for ``read``."""
         key = (info.bucket, info.nuid)
-        idx = self._indexes.get(key)
+        with self.lock:
+            idx = self._indexes.get(key)
         if idx is None:
             try:
                 idx = await self._build_index(info)
             except _Gone:
                 raise await self._gone(info) from None
-            self._indexes[key] = idx
+            with self.lock:
+                self._indexes[key] = idx
+                self._names[(info.bucket, info.name)] = info.nuid
         return idx
+
+    def observe(self, info: ObjectInfo) -> None:
+        """Note the latest meta of a name: a cached version it replaced or deleted is dropped.
+
+        Called for every meta the store reads or writes, so reads of a replaced version stop
+        being served from memory as soon as the store learns of the replacement (and then
+        raise ``ObjectReplaced``). Dropping a version that is still current costs only
+        refetches.
+        """
+        key = (info.bucket, info.name)
+        with self.lock:
+            old = self._names.get(key)
+            if old is None or (old == info.nuid and not info.deleted):
+                return
+            del self._names[key]
+            idx = self._indexes.pop((info.bucket, old), None)
+            if idx is not None:
+                for i in range(idx.chunks):
+                    self.cache.pop((info.bucket, old, i), None)
 
     async def _build_index(self, info: ObjectInfo) -> ChunkIndex:
         if not info.nuid:
@@ -171,44 +255,19 @@ class ChunkReader:
         return int(((reply.get("state") or {}).get("subjects") or {}).get(subject, 0))
 
     async def _scan(self, info: ObjectInfo, stream: str, subject: str) -> ChunkIndex:
-        """Index by an ordered headers-only consumer: sequences and sizes, no payload."""
+        """Index by a headers-only consumer: stream sequences and sizes, no payload."""
         seqs: list[int] = []
         offsets: list[int] = []
         total = 0
-        try:
-            sub = await self.conn.js.subscribe(
-                subject,
-                stream=stream,
-                ordered_consumer=True,
-                headers_only=True,
-                deliver_policy=nats.js.api.DeliverPolicy.ALL,
-                idle_heartbeat=2.0,
-            )
-        except BaseException as exc:
-            raise map_error(exc) from exc
-        try:
-            while len(seqs) < info.chunks:
-                try:
-                    msg = await sub.next_msg(timeout=self.conn.timeout)
-                except BaseException as exc:
-                    raise map_error(exc) from exc
-                parsed = wire.parse_ack_reply(msg.reply or "")
-                if parsed is None:
-                    raise Corrupt(f"{info.bucket}/{info.name}: unexpected delivery {msg.reply!r}")
-                sseq, pending = parsed
-                if seqs and sseq <= seqs[-1]:
-                    continue
-                size = int((msg.headers or {}).get("Nats-Msg-Size", "0") or 0)
-                seqs.append(sseq)
-                offsets.append(total)
-                total += size
-                if pending == 0:
-                    break
-        finally:
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:  # the consumer is ephemeral and goes away anyway
-                log.debug("unsubscribe of index scan: %r", exc)
+        async for msg in self.conn.snapshot(stream, subject, headers_only=True):
+            parsed = wire.parse_ack_reply(msg.reply or "")
+            if parsed is None:
+                raise Corrupt(f"{info.bucket}/{info.name}: unexpected delivery {msg.reply!r}")
+            seqs.append(parsed[0])
+            offsets.append(total)
+            total += int((msg.headers or {}).get("Nats-Msg-Size", "0") or 0)
+            if len(seqs) > info.chunks:
+                break
         if len(seqs) != info.chunks or total != info.size:
             raise _Gone()
         return ChunkIndex(info.chunks, info.size, seqs=tuple(seqs), offsets=tuple(offsets))
@@ -230,15 +289,16 @@ class ChunkReader:
         Raises ``_Gone`` (internal) when the chunk is missing.
         """
         key = (info.bucket, info.nuid, i)
-        data = self.cache.get(key)
+        data = self._cache_get(key)
         if data is not None:
-            self.stats.cache_hits += 1
             fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
             fut.set_result(data)
             return fut
         pending = self._inflight.get(key)
         if pending is not None:
             return asyncio.shield(pending)
+        if not cache:  # a whole-object get: nobody shares these fetches
+            return asyncio.ensure_future(self._fetch(info, idx, i, cache))
         task = asyncio.ensure_future(self._fetch(info, idx, i, cache))
         self._inflight[key] = task
         task.add_done_callback(lambda _t: self._inflight.pop(key, None))
@@ -256,8 +316,10 @@ class ChunkReader:
             if msg is None or msg.subject != subject:
                 raise _Gone()
         if len(msg.data) != idx.end(i) - idx.start(i):
-            raise Corrupt(f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes, expected "
-                          f"{idx.end(i) - idx.start(i)}")
+            raise Corrupt(
+                f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes, expected "
+                f"{idx.end(i) - idx.start(i)}"
+            )
         if cache:
             self._cache_put((info.bucket, info.nuid, i), msg.data)
         return msg.data
@@ -277,15 +339,7 @@ class ChunkReader:
             raise await self._gone(info) from None
         if readahead > 0 and last + 1 < idx.chunks:
             self._schedule_readahead(info, idx, last + 1, end + readahead)
-        base = idx.start(first)
-        if len(parts) == 1:
-            data = parts[0]
-            if offset == base and end - base == len(data):
-                return data
-            return data[offset - base : end - base]
-        head = memoryview(parts[0])[offset - base :]
-        tail = memoryview(parts[-1])[: end - idx.start(last)]
-        return b"".join([head, *parts[1:-1], tail])
+        return _assemble(idx, parts, first, last, offset, end)
 
     async def _gather(self, info: ObjectInfo, idx: ChunkIndex, numbers: range) -> list[bytes]:
         if len(numbers) <= FETCH_WINDOW:
@@ -325,31 +379,43 @@ class ChunkReader:
             if idx.start(i) >= until:
                 break
             key = (info.bucket, info.nuid, i)
-            if key in self.cache or key in self._inflight:
+            if key in self._ahead or key in self._inflight or self._cached(key):
                 continue
+            self._ahead.add(key)
             task = asyncio.ensure_future(self._readahead_one(info, idx, i))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _readahead_one(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> None:
-        async with self._readahead:
-            key = (info.bucket, info.nuid, i)
-            if key in self.cache:
-                return
-            try:
-                await self.chunk(info, idx, i)
+        key = (info.bucket, info.nuid, i)
+        try:
+            async with self._readahead:
+                if key in self._inflight or self._cached(key):
+                    return
                 self.stats.readahead_fetches += 1
-            except (_Gone, StoreError) as exc:
-                log.debug("read-ahead of %s/%s chunk %d: %r", info.bucket, info.name, i, exc)
+                await self.chunk(info, idx, i)
+        except (_Gone, StoreError) as exc:
+            log.debug("read-ahead of %s/%s chunk %d: %r", info.bucket, info.name, i, exc)
+        finally:
+            self._ahead.discard(key)
 
     async def get(self, info: ObjectInfo) -> AsyncIterator[bytes]:
-        """The whole version in order; digest verified at the end (``Corrupt``)."""
+        """The whole version in order; digest verified at the end (``Corrupt``).
+
+        Chunks come by batch Direct Get (about ``BATCH_BYTES`` per request, ``BATCHES``
+        requests in flight), checked for subject, sequence and size; the cache is bypassed.
+        Buckets without ``allow_direct`` are read chunk by chunk with ``STREAM.MSG.GET``.
+        """
         if info.size == 0:
             return
         idx = await self.index(info)
         sha = hashlib.sha256()
+        if wire.stream_name(info.bucket) in self.conn.no_direct:  # found out while indexing
+            blocks = self._window(info, idx, range(idx.chunks), cache=False)
+        else:
+            blocks = self._batches(info, idx)
         try:
-            async for data in self._window(info, idx, range(idx.chunks), cache=False):
+            async for data in blocks:
                 sha.update(data)
                 yield data
         except _Gone:
@@ -360,9 +426,68 @@ class ChunkReader:
         if expected is not None and sha.digest() != expected:
             raise Corrupt(f"{info.bucket}/{info.name}: digest mismatch")
 
+    async def _batches(self, info: ObjectInfo, idx: ChunkIndex) -> AsyncIterator[bytes]:
+        stream = wire.stream_name(info.bucket)
+        subject = wire.chunk_subject(info.bucket, info.nuid)
+        per = max(1, min(BATCH_MAX, BATCH_BYTES // max(1, info.size // idx.chunks)))
+        starts = iter(range(0, idx.chunks, per))
+        window: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
+
+        async def send() -> None:
+            i0 = next(starts, None)
+            if i0 is not None:
+                n = min(per, idx.chunks - i0)
+                self.stats.chunk_fetches += n
+                window.append((i0, await self.conn.batch_get(stream, subject, idx.seq(i0), n)))
+
+        try:
+            for _ in range(BATCHES):
+                await send()
+            while window:
+                i0, fut = window.popleft()
+                done, _ = await asyncio.wait([fut], timeout=self.conn.timeout)
+                if not done:
+                    raise Unavailable(f"{info.bucket}/{info.name}: no answer to a batch get")
+                msgs = fut.result()
+                await send()
+                n = min(per, idx.chunks - i0)
+                if len(msgs) < n:
+                    if not msgs:
+                        raise _Gone()
+                    window.appendleft(
+                        (
+                            i0 + len(msgs),
+                            await self.conn.batch_get(
+                                stream, subject, idx.seq(i0 + len(msgs)), n - len(msgs)
+                            ),
+                        )
+                    )
+                for k, msg in enumerate(msgs[:n]):
+                    i = i0 + k
+                    if msg.subject != subject or msg.seq != idx.seq(i):
+                        raise _Gone()
+                    if len(msg.data) != idx.end(i) - idx.start(i):
+                        raise Corrupt(f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes")
+                    yield msg.data
+        finally:
+            for _, fut in window:
+                fut.cancel()
+
     async def close(self) -> None:
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+
+def _assemble(idx: ChunkIndex, parts: list[bytes], first: int, last: int, offset: int, end: int) -> bytes:
+    """Bytes ``[offset, end)`` from the chunks ``first..last`` (one copy at most)."""
+    base = idx.start(first)
+    if len(parts) == 1:
+        data = parts[0]
+        if offset == base and end - base == len(data):
+            return data
+        return data[offset - base : end - base]
+    head = memoryview(parts[0])[offset - base :]
+    tail = memoryview(parts[-1])[: end - idx.start(last)]
+    return b"".join([head, *parts[1:-1], tail])

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Chunks published and not yet acknowledged, per upload.
 ACK_WINDOW = 16
+#: Writes at least this big are hashed in a worker thread, overlapping their publishing.
+HASH_IN_THREAD = 512 * 1024
 
 ROLLUP = {"Nats-Rollup": "sub"}
 
@@ -49,7 +51,8 @@ def new_nuid() -> str:
 class UploadPipe:
     """One put in progress; every method runs on the asyncio loop.
 
-    ``last_info(bucket, name)`` returns the current meta (delete markers included) or None.
+    ``last_info(bucket, name)`` returns the current meta (delete markers included) or None;
+    ``observe(info)`` is told of the committed meta (the read path drops what it replaced).
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class UploadPipe:
         chunk_size: int,
         max_object_size: int,
         last_info: Callable[[str, str], Awaitable[ObjectInfo | None]],
+        observe: Callable[[ObjectInfo], None],
     ) -> None:
         self._conn = conn
         self._bucket = bucket
@@ -67,6 +71,7 @@ class UploadPipe:
         self._chunk_size = chunk_size
         self._max = max_object_size
         self._last_info = last_info
+        self._observe = observe
         self._stream = wire.stream_name(bucket)
         self._meta_subject = wire.meta_subject(bucket, meta.name)
         self.nuid = new_nuid()
@@ -75,27 +80,36 @@ class UploadPipe:
         self._sha = hashlib.sha256()
         self.size = 0
         self.chunks = 0
-        self._window: collections.deque[asyncio.Task] = collections.deque()
+        self._window: collections.deque[asyncio.Future[dict]] = collections.deque()
         self._error: BaseException | None = None
         self._finished = False
+        self._hashing: asyncio.Future[None] | None = None
 
     # ----- chunks ------------------------------------------------------------------------
     def _harvest(self) -> None:
         while self._window and self._window[0].done():
-            task = self._window.popleft()
-            if task.cancelled():
+            fut = self._window.popleft()
+            if fut.cancelled():
                 self._error = self._error or Unavailable("chunk publish cancelled")
-            elif task.exception() is not None and self._error is None:
-                self._error = task.exception()
+            elif fut.exception() is not None and self._error is None:
+                self._error = fut.exception()
+
+    async def _wait_oldest(self) -> None:
+        """Wait for the oldest ack in flight; ``Unavailable`` if none came in time."""
+        done, _ = await asyncio.wait([self._window[0]], timeout=self._conn.timeout)
+        if not done:
+            self._error = self._error or Unavailable(
+                f"{self._bucket}/{self._meta.name}: no ack for a chunk in {self._conn.timeout:g}s"
+            )
+        self._harvest()
 
     async def _publish(self, chunk: bytes) -> None:
         self._harvest()
         while len(self._window) >= ACK_WINDOW and self._error is None:
-            await asyncio.wait([self._window[0]])
-            self._harvest()
+            await self._wait_oldest()
         if self._error is not None:
             raise self._error
-        self._window.append(asyncio.ensure_future(self._conn.publish(self._subject, chunk)))
+        self._window.append(await self._conn.publish_pipelined(self._subject, chunk))
         self.chunks += 1
 
     async def write(self, data: bytes) -> None:
@@ -106,7 +120,23 @@ class UploadPipe:
         n = len(data)
         if self._max >= 0 and self.size + n > self._max:
             raise TooLarge(f"{self._bucket}/{self._meta.name}: exceeds max object size {self._max}")
-        self._sha.update(data)
+        try:
+            await self._take(data)
+        except asyncio.CancelledError:
+            # Part of ``data`` may be hashed but not published: this upload cannot commit.
+            self._error = self._error or Unavailable("upload interrupted in the middle of a write")
+            raise
+
+    async def _take(self, data: bytes) -> None:
+        n = len(data)
+        if self._hashing is not None:
+            await self._hashing
+            self._hashing = None
+        if n >= HASH_IN_THREAD:
+            # hashlib releases the GIL: hash in a worker while the chunks are published.
+            self._hashing = asyncio.get_running_loop().run_in_executor(None, self._sha.update, data)
+        else:
+            self._sha.update(data)
         self.size += n
         cs = self._chunk_size
         view = memoryview(data)
@@ -127,9 +157,8 @@ class UploadPipe:
             self._buf += view[pos:]
 
     async def _drain(self) -> None:
-        if self._window:
-            await asyncio.wait(list(self._window))
-        self._harvest()
+        while self._window and self._error is None:
+            await self._wait_oldest()
         if self._error is not None:
             raise self._error
 
@@ -143,6 +172,9 @@ class UploadPipe:
                 self._buf.clear()
                 await self._publish(chunk)
             await self._drain()
+            if self._hashing is not None:
+                await self._hashing
+                self._hashing = None
             old = await self._previous()
         except BaseException:
             await self.abort()
@@ -162,24 +194,31 @@ class UploadPipe:
             max_chunk_size=self._chunk_size,
         )
         try:
-            ack = await self._conn.publish(self._meta_subject, wire.encode_meta(info), ROLLUP)
-            info = replace(info, revision=int(ack.get("seq", 0)))
+            seq, when = await self._conn.publish_stored(
+                self._stream, self._meta_subject, wire.encode_meta(info), ROLLUP
+            )
+            info = replace(info, revision=seq, mtime=when or info.mtime)
         except Unavailable:
             current = await self._reread()
             if current is None or current.nuid != self.nuid:
                 if current is not None:
                     await self._purge_new()
                 raise
-            info = replace(info, revision=current.revision)
+            info = replace(info, revision=current.revision, mtime=current.mtime)
         except BaseException:
             await self._purge_new()
             raise
+        self._observe(info)
         if old is not None and not old.deleted and not old.is_link and old.nuid and old.nuid != self.nuid:
             try:
                 await purge_subject(self._conn, self._stream, wire.chunk_subject(self._bucket, old.nuid))
             except StoreError as exc:
-                log.warning("%s/%s: purging the replaced version's chunks failed: %s",
-                            self._bucket, self._meta.name, exc)
+                log.warning(
+                    "%s/%s: purging the replaced version's chunks failed: %s",
+                    self._bucket,
+                    self._meta.name,
+                    exc,
+                )
         return info
 
     async def _previous(self) -> ObjectInfo | None:
@@ -200,15 +239,23 @@ class UploadPipe:
             return None
 
     async def abort(self) -> None:
-        """Cancel publishes in flight and purge the new chunks; idempotent."""
+        """Purge the new chunks once the publishes in flight are answered; idempotent.
+
+        Publishes already handed to the connection cannot be recalled, so the purge waits for
+        their acks (at most the request timeout): a purge that overtook them would leave
+        orphan chunks behind.
+        """
         if self._finished:
             return
         self._finished = True
         self._buf.clear()
-        for t in self._window:
-            t.cancel()
         if self._window:
-            await asyncio.gather(*self._window, return_exceptions=True)
+            await asyncio.wait(list(self._window), timeout=self._conn.timeout)
+            for fut in self._window:
+                if not fut.done():
+                    fut.cancel()
+                elif not fut.cancelled():
+                    fut.exception()  # retrieved: an aborted upload's errors are expected
         self._window.clear()
         if self.chunks:
             await self._purge_new()
@@ -217,8 +264,12 @@ class UploadPipe:
         try:
             await purge_subject(self._conn, self._stream, self._subject)
         except StoreError as exc:
-            log.warning("%s/%s: purging the chunks of an unfinished upload failed: %s",
-                        self._bucket, self._meta.name, exc)
+            log.warning(
+                "%s/%s: purging the chunks of an unfinished upload failed: %s",
+                self._bucket,
+                self._meta.name,
+                exc,
+            )
 
 
 async def purge_subject(conn: Conn, stream: str, subject: str) -> int:

@@ -46,6 +46,14 @@ MAX_OBJECT_SIZE_KEY = "osfs.max_object_size"
 #: Replica counts JetStream accepts.
 MAX_REPLICAS = 5
 
+#: Longest subject osfs sends. The server's control-line limit (4096 bytes by default) covers
+#: the whole ``HPUB <subject> <reply> <sizes>`` line, and a longer one makes it drop the
+#: connection; 128 bytes are kept for the rest of that line.
+MAX_SUBJECT_LEN = 4096 - 128
+
+#: What Direct Get puts before a meta subject (``$JS.API.DIRECT.GET.OBJ_<bucket>.<subject>``).
+_DIRECT_GET_PREFIX = "$JS.API.DIRECT.GET." + STREAM_PREFIX
+
 STORAGE_TYPES = ("file", "memory")
 COMPRESSIONS = ("none", "s2")
 
@@ -79,9 +87,30 @@ def chunk_subject(bucket: str, nuid: str) -> str:
 
 
 def meta_subject(bucket: str, name: str) -> str:
-    """``$O.<bucket>.M.<encode_name(name)>``: the subject of one name's meta messages."""
+    """``$O.<bucket>.M.<encode_name(name)>``: the subject of one name's meta messages.
+
+    ``BadName`` when the name is longer than :func:`max_name_bytes` allows (every request
+    about the name must fit the server's control-line limit).
+    """
     _check_bucket(bucket)
-    return f"$O.{bucket}.M.{encode_name(name)}"
+    subject = f"$O.{bucket}.M.{encode_name(name)}"
+    if len(subject) > _max_meta_subject_len(bucket):
+        raise BadName(
+            f"object name of {len(name.encode('utf-8'))} bytes is too long for bucket {bucket!r} "
+            f"(at most {max_name_bytes(bucket)})"
+        )
+    return subject
+
+
+def _max_meta_subject_len(bucket: str) -> int:
+    return MAX_SUBJECT_LEN - len(_DIRECT_GET_PREFIX) - len(bucket) - 1
+
+
+def max_name_bytes(bucket: str) -> int:
+    """The longest object name (UTF-8 bytes) whose meta subject osfs can use in ``bucket``."""
+    _check_bucket(bucket)
+    token_len = _max_meta_subject_len(bucket) - len(f"$O.{bucket}.M.")
+    return token_len // 4 * 3
 
 
 def meta_wildcard(bucket: str) -> str:
@@ -214,14 +243,17 @@ def encode_meta(info: ObjectInfo) -> bytes:
     ``description``, ``headers``, ``metadata``, ``digest`` are omitted when empty, ``deleted``
     unless true, ``options`` when it has neither a link nor a chunk size. Headers are always
     lists. ``mtime`` is always Go's zero time: readers take the message's server timestamp.
+    Like Go's ``json.Marshal``, map keys are sorted and ``<``, ``>``, ``&``, U+2028 and
+    U+2029 are escaped, so the bytes equal nats.go's. ``BadName`` if any text is not valid
+    Unicode (lone surrogates).
     """
     doc: dict[str, Any] = {"name": info.name}
     if info.description:
         doc["description"] = info.description
     if info.headers:
-        doc["headers"] = {k: list(v) for k, v in info.headers.items()}
+        doc["headers"] = {k: list(info.headers[k]) for k in sorted(info.headers)}
     if info.metadata:
-        doc["metadata"] = dict(info.metadata)
+        doc["metadata"] = {k: info.metadata[k] for k in sorted(info.metadata)}
     options: dict[str, Any] = {}
     if info.link is not None:
         link: dict[str, str] = {"bucket": info.link.bucket}
@@ -241,7 +273,15 @@ def encode_meta(info: ObjectInfo) -> bytes:
         doc["digest"] = info.digest
     if info.deleted:
         doc["deleted"] = True
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.translate(_GO_JSON_ESCAPES).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadName(f"meta of {info.name!r} contains text that is not valid Unicode") from exc
+
+
+#: Characters Go's ``json.Marshal`` escapes inside strings (they never occur outside them).
+_GO_JSON_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
 
 
 class _MetaReader:

@@ -103,6 +103,20 @@ def test_bad_bucket_names(bucket: str) -> None:
         wire.stream_config(BucketConfig(bucket))
 
 
+@pytest.mark.parametrize("bucket", ["B", "a-much-longer-bucket-name_0123456789" * 3])
+def test_name_length_limit(bucket: str) -> None:
+    limit = wire.max_name_bytes(bucket)
+    assert 2500 < limit < 3000
+    longest = wire.meta_subject(bucket, "x" * limit)
+    assert len(wire._DIRECT_GET_PREFIX + bucket + "." + longest) <= wire.MAX_SUBJECT_LEN
+    with pytest.raises(BadName, match="too long"):
+        wire.meta_subject(bucket, "x" * (limit + 1))
+    multibyte = "é" * (limit // 2)  # two UTF-8 bytes each
+    assert wire.meta_subject(bucket, multibyte)
+    with pytest.raises(BadName):
+        wire.meta_subject(bucket, multibyte + "é")
+
+
 @pytest.mark.parametrize("nuid", ["", "a.b", "a*", "a>"])
 def test_bad_nuid(nuid: str) -> None:
     with pytest.raises(BadName):
@@ -460,14 +474,46 @@ _info = st.builds(
 )
 
 
+def _has_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+def test_encode_escapes_and_sorts_like_go() -> None:
+    info = ObjectInfo(
+        bucket="B",
+        name="a<b>&c\u2028.txt",
+        nuid="N",
+        size=1,
+        chunks=1,
+        digest="",
+        mtime=TS,
+        headers={"Z": ("1",), "A": ("x&y",)},
+        metadata={"b": "2", "a": "1"},
+    )
+    assert wire.encode_meta(info) == (
+        b'{"name":"a\\u003cb\\u003e\\u0026c\\u2028.txt","headers":{"A":["x\\u0026y"],"Z":["1"]},'
+        b'"metadata":{"a":"1","b":"2"},"bucket":"B","nuid":"N","size":1,'
+        b'"mtime":"0001-01-01T00:00:00Z","chunks":1}'
+    )
+    assert wire.decode_meta(wire.encode_meta(info), bucket="B", revision=0, timestamp=TS) == info
+
+
+def test_encode_rejects_surrogates() -> None:
+    with pytest.raises(BadName):
+        wire.encode_meta(ObjectInfo("B", "ok", "N", 0, 0, "", TS, description="bad\udcff"))
+
+
 @given(_info)
 def test_meta_round_trip(info: ObjectInfo) -> None:
     if info.deleted:
         info = ObjectInfo(**{**info.__dict__, "size": 0, "chunks": 0, "digest": ""})
     try:
         payload = wire.encode_meta(info)
-    except UnicodeEncodeError:
-        return  # lone surrogates cannot be written; names are checked before that
+    except BadName:
+        texts = [info.name, info.description, *info.headers, *info.metadata, *info.metadata.values()]
+        texts += [v for values in info.headers.values() for v in values]
+        assert any(not t.isascii() and _has_surrogate(t) for t in texts)
+        return
     back = wire.decode_meta(payload, bucket="B", revision=info.revision, timestamp=TS)
     assert back == info
 

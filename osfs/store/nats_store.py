@@ -1,0 +1,277 @@
+"""The object store on NATS JetStream: :class:`NatsStore`, the trio face of :class:`Core`.
+
+Every method validates its arguments (``BadName`` before anything is sent), then crosses
+the trio/asyncio bridge exactly once into a :class:`~osfs.store.nats_core.Core` coroutine;
+``get`` and ``watch`` stream their items through one bounded bridge channel. Pipelines (chunk
+publishing with a window of acks, chunk fetches with several in flight, read-ahead into the
+byte-bounded chunk cache) run wholly on the asyncio side: see ``nats_write`` and
+``nats_read``.
+
+Usage::
+
+    store = await NatsStore.connect(ConnectOptions(servers=("nats://127.0.0.1:4222",)))
+    try:
+        info = await store.put("bucket", ObjectMeta("a/b.txt"), b"hello")
+        data = await store.read(info, 0, 5)
+    finally:
+        await store.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+
+import trio
+
+from ..config import ConnectOptions
+from .base import ObjectStore, Upload
+from .bridge import Bridge, BridgeClosed
+from .errors import BadName, Unavailable
+from .nats_conn import Conn
+from .nats_core import Core
+from .nats_read import ReadStats
+from .nats_write import UploadPipe
+from .types import (
+    DEFAULT_CHUNK_SIZE,
+    AccountUsage,
+    BucketConfig,
+    BucketStatus,
+    ObjectInfo,
+    ObjectMeta,
+    valid_bucket_name,
+)
+
+#: Default size of the chunk cache, in bytes.
+DEFAULT_CACHE_SIZE = 256 * 1024 * 1024
+#: Items (chunks or metas) buffered between the asyncio side and a trio reader.
+STREAM_BUFFER = 32
+
+
+def _check_bucket(bucket: str) -> None:
+    if not isinstance(bucket, str) or not valid_bucket_name(bucket):
+        raise BadName(f"invalid bucket name {bucket!r}")
+
+
+def _check(bucket: str, name: str | None = None) -> None:
+    _check_bucket(bucket)
+    if name is not None and (not isinstance(name, str) or not name):
+        raise BadName("object name must not be empty")
+
+
+class NatsUpload(Upload):
+    """A streaming put; each call is one bridge crossing into its :class:`UploadPipe`."""
+
+    def __init__(self, bridge: Bridge, pipe: UploadPipe) -> None:
+        self._bridge = bridge
+        self._pipe = pipe
+
+    @property
+    def size(self) -> int:
+        return self._pipe.size
+
+    @property
+    def nuid(self) -> str:
+        """The nuid (chunk subject id) this upload writes."""
+        return self._pipe.nuid
+
+    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+        try:
+            return await self._bridge.run(fn, *args)
+        except BridgeClosed:
+            raise Unavailable("store is closed") from None
+
+    async def write(self, data: bytes) -> None:
+        if data:
+            await self._run(self._pipe.write, bytes(data) if not isinstance(data, bytes) else data)
+
+    async def commit(self) -> ObjectInfo:
+        return await self._run(self._pipe.commit)
+
+    async def abort(self) -> None:
+        with trio.CancelScope(shield=True):
+            try:
+                await self._bridge.run(self._pipe.abort)
+            except BridgeClosed:
+                return
+
+
+class NatsStore(ObjectStore):
+    """An :class:`ObjectStore` on a NATS server; build it with :meth:`connect`."""
+
+    def __init__(self, bridge: Bridge, core: Core) -> None:
+        self._bridge = bridge
+        self._core = core
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, options: ConnectOptions, *, cache_size: int = DEFAULT_CACHE_SIZE) -> NatsStore:
+        """Connect to ``options.servers`` (which must not be empty); ``Unavailable`` if that fails.
+
+        ``cache_size`` bounds the chunk cache in bytes.
+        """
+        if not options.servers:
+            raise Unavailable("no NATS server given")
+        bridge = Bridge().start()
+        try:
+            core = await bridge.run(_open_core, options, cache_size)
+        except BaseException:
+            bridge.close()
+            raise
+        return cls(bridge, core)
+
+    # ----- introspection ----------------------------------------------------------------
+    @property
+    def stats(self) -> ReadStats:
+        """Counters of the read path (index fast path vs scan, fetches, cache hits, read-ahead)."""
+        return self._core.reader.stats
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes of chunk data in the cache now."""
+        return self._core.reader.cached_bytes()
+
+    @property
+    def cache_limit(self) -> int:
+        return int(self._core.reader.cache.maxsize)
+
+    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+        if self._closed:
+            raise Unavailable("store is closed")
+        try:
+            return await self._bridge.run(fn, *args)
+        except BridgeClosed:
+            raise Unavailable("store is closed") from None
+
+    # ----- lifecycle -------------------------------------------------------------------
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            with suppress(BridgeClosed):
+                await self._bridge.run(self._core.close)
+            await trio.to_thread.run_sync(self._bridge.close)
+
+    # ----- buckets ---------------------------------------------------------------------
+    async def bucket_names(self) -> list[str]:
+        return await self._run(self._core.bucket_names)
+
+    async def bucket_status(self, bucket: str) -> BucketStatus:
+        _check(bucket)
+        return await self._run(self._core.bucket_status, bucket)
+
+    async def create_bucket(self, config: BucketConfig) -> BucketStatus:
+        _check(config.bucket)
+        return await self._run(self._core.create_bucket, config)
+
+    async def delete_bucket(self, bucket: str) -> None:
+        _check(bucket)
+        await self._run(self._core.delete_bucket, bucket)
+
+    async def seal_bucket(self, bucket: str) -> BucketStatus:
+        _check(bucket)
+        return await self._run(self._core.seal_bucket, bucket)
+
+    async def account_usage(self) -> AccountUsage:
+        return await self._run(self._core.account_usage)
+
+    # ----- objects: metadata -----------------------------------------------------------
+    async def info(self, bucket: str, name: str, *, show_deleted: bool = False) -> ObjectInfo:
+        _check(bucket, name)
+        return await self._run(self._core.info, bucket, name, show_deleted)
+
+    async def list_objects(self, bucket: str, *, show_deleted: bool = False) -> list[ObjectInfo]:
+        _check(bucket)
+        return await self._run(self._core.list_objects, bucket, show_deleted)
+
+    async def update_meta(self, bucket: str, name: str, meta: ObjectMeta) -> ObjectInfo:
+        _check(bucket, name)
+        if meta.name != name:
+            raise BadName(f"update_meta cannot rename {name!r} to {meta.name!r}")
+        return await self._run(self._core.update_meta, bucket, name, meta)
+
+    async def rename(self, bucket: str, old: str, new: str, *, replace: bool = False) -> ObjectInfo:
+        _check(bucket, old)
+        _check(bucket, new)
+        return await self._run(self._core.rename, bucket, old, new, replace)
+
+    async def delete(self, bucket: str, name: str) -> None:
+        _check(bucket, name)
+        await self._run(self._core.delete, bucket, name)
+
+    async def add_link(self, bucket: str, name: str, target_bucket: str, target_name: str) -> ObjectInfo:
+        _check(bucket, name)
+        _check(target_bucket, target_name)
+        return await self._run(self._core.add_link, bucket, name, target_bucket, target_name)
+
+    async def add_bucket_link(self, bucket: str, name: str, target_bucket: str) -> ObjectInfo:
+        _check(bucket, name)
+        _check(target_bucket)
+        return await self._run(self._core.add_bucket_link, bucket, name, target_bucket)
+
+    async def resolve(self, bucket: str, name: str) -> ObjectInfo:
+        _check(bucket, name)
+        return await self._run(self._core.resolve, bucket, name)
+
+    # ----- objects: data ---------------------------------------------------------------
+    async def begin_put(self, bucket: str, meta: ObjectMeta, *, chunk_size: int | None = None) -> Upload:
+        _check(bucket, meta.name)
+        size = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
+        if size <= 0:
+            raise BadName(f"invalid chunk size {size}")
+        pipe = await self._run(self._core.begin_put, bucket, meta, size)
+        return NatsUpload(self._bridge, pipe)
+
+    async def read(self, info: ObjectInfo, offset: int, length: int, *, readahead: int = 0) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError("negative offset or length")
+        if min(offset + length, info.size) <= offset:
+            return b""
+        if self._closed:
+            raise Unavailable("store is closed")
+        cached = self._core.reader.read_cached(info, offset, length, readahead)
+        if cached is not None:
+            await trio.lowlevel.checkpoint()
+            return cached
+        return await self._run(self._core.reader.read, info, offset, length, readahead)
+
+    def get(self, info: ObjectInfo) -> AsyncIterator[bytes]:
+        return self._get(info)
+
+    async def _get(self, info: ObjectInfo) -> AsyncIterator[bytes]:
+        if info.size == 0:
+            return
+        if self._closed:
+            raise Unavailable("store is closed")
+        try:
+            async with self._bridge.stream(self._core.reader.get, info, buffer=STREAM_BUFFER) as blocks:
+                async for block in blocks:
+                    yield block
+        except BridgeClosed:
+            raise Unavailable("store is closed") from None
+
+    def watch(
+        self, bucket: str, *, initial: bool = True
+    ) -> AbstractAsyncContextManager[AsyncIterator[ObjectInfo | None]]:
+        _check(bucket)
+        return self._watch(bucket, initial)
+
+    @asynccontextmanager
+    async def _watch(self, bucket: str, initial: bool) -> AsyncIterator[AsyncIterator[ObjectInfo | None]]:
+        await self._run(self._core.check_bucket, bucket)
+        try:
+            async with self._bridge.stream(
+                _watch_events, self._core, bucket, initial, buffer=STREAM_BUFFER
+            ) as events:
+                yield events
+        except BridgeClosed:
+            raise Unavailable("store is closed") from None
+
+
+def _watch_events(core: Core, bucket: str, initial: bool) -> AsyncIterator[ObjectInfo | None]:
+    return core.metas(bucket, initial=initial, live=True)
+
+
+async def _open_core(options: ConnectOptions, cache_size: int) -> Core:
+    return Core(await Conn.open(options), cache_size)
