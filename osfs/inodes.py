@@ -92,6 +92,12 @@ class InodeTable:
             node.opens = max(0, node.opens - 1)
             self._maybe_free(node)
 
+    def drop_if_unused(self, ino: int) -> None:
+        """Free ``ino`` if the kernel never took it (allocated for a listing it did not accept)."""
+        node = self._by_ino.get(ino)
+        if node is not None:
+            self._maybe_free(node)
+
     def _maybe_free(self, node: Inode) -> None:
         if node.lookups == 0 and node.opens == 0 and node.ino != ROOT_INODE:
             del self._by_ino[node.ino]

@@ -10,9 +10,10 @@ Rules (deterministic: the same set of names always gives the same tree):
   ``..``, a component longer than 255 bytes in UTF-8, or a NUL character anywhere.
 * A file (or link) ``a`` beside a directory ``a`` (from ``a/…`` names or a marker ``a/``):
   the directory keeps the name ``a`` and the file is shown as ``a.~file`` (``a.~file2``,
-  ``a.~file3``… if that is taken too, in order of object name). Operations on the shown
-  name act on the object ``a``; nothing is hidden. A shown name that would exceed 255 bytes
-  is skipped as above.
+  ``a.~file3``… if that is taken too). Files are placed in sorted name order, so a real
+  object ``a.~file`` that finds its name taken is itself shown as ``a.~file.~file``.
+  Operations on a shown name act on the object behind it; nothing is hidden. A shown name
+  that would exceed 255 bytes is skipped as above.
 * Delete markers are not part of the tree.
 """
 
@@ -96,9 +97,10 @@ class Dir:
 class Tree:
     """A bucket's objects as directories; built whole by :func:`build_tree`."""
 
-    def __init__(self) -> None:
+    def __init__(self, warned: set[str] | None = None) -> None:
         self.dirs: dict[str, Dir] = {"": Dir(Node("", True))}
         self.by_object: dict[str, str] = {}
+        self.warned: set[str] = warned if warned is not None else set()
 
     def node(self, path: str) -> Node | None:
         """The node at bucket-relative ``path`` ('' is the root), or None."""
@@ -113,16 +115,93 @@ class Tree:
         """The shown path of a file/link object (None if skipped or absent)."""
         return self.by_object.get(object_name)
 
-    def objects_under(self, path: str) -> list[ObjectInfo]:
-        """Every object (markers included) whose shown path is ``path`` or below it."""
-        out: list[ObjectInfo] = []
-        prefix = path + "/" if path else ""
-        for p, d in self.dirs.items():
-            if p == path or p.startswith(prefix):
-                if d.node.info is not None:
-                    out.append(d.node.info)
-                out.extend(n.info for n in d.children.values() if not n.is_dir and n.info is not None)
-        return out
+    def add(self, info: ObjectInfo) -> bool:
+        """Place (or replace) one live object in place.
+
+        Returns False, leaving the tree unusable, when the change involves a skipped name or
+        a name conflict; the caller then rebuilds with :func:`build_tree`, which gives the
+        same result as placing incrementally whenever this returns True.
+        """
+        split = split_name(info.name)
+        if isinstance(split, str):
+            _warn_once(self.warned, info.name, split)
+            return True
+        parts, is_marker = split
+        path = "/".join(parts)
+        if is_marker and path in self.dirs:
+            self.dirs[path].node.info = info
+            return True
+        if not is_marker:
+            shown = self.by_object.get(info.name)
+            if shown is not None:
+                node = self.node(shown)
+                if node is None:
+                    return False
+                node.info = info
+                return True
+        if self.node(path) is not None:
+            return False
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix not in self.dirs and self.node(prefix) is not None:
+                return False
+        for i in range(1, len(parts) + (1 if is_marker else 0)):
+            self._ensure_dir("/".join(parts[:i]))
+        if is_marker:
+            self.dirs[path].node.info = info
+        else:
+            parent = "/".join(parts[:-1])
+            self.dirs[parent].children[parts[-1]] = Node(path, False, info)
+            self.by_object[info.name] = path
+        return True
+
+    def _ensure_dir(self, path: str) -> None:
+        if path not in self.dirs:
+            parent, name = parent_of(path)
+            d = Dir(Node(path, True))
+            self.dirs[path] = d
+            pd = self.dirs[parent]
+            pd.children[name] = d.node
+            pd.subdirs += 1
+
+    def remove(self, name: str) -> bool:
+        """Take one object out in place; False when the caller must rebuild (see :meth:`add`)."""
+        split = split_name(name)
+        if isinstance(split, str):
+            return True
+        parts, is_marker = split
+        path = "/".join(parts)
+        if is_marker:
+            d = self.dirs.get(path)
+            if d is None:
+                return True
+            d.node.info = None
+        else:
+            shown = self.by_object.pop(name, None)
+            if shown is None:
+                return True
+            if shown != path:
+                return False
+            parent = "/".join(parts[:-1])
+            del self.dirs[parent].children[parts[-1]]
+            path = parent
+        return self._prune(path)
+
+    def _prune(self, path: str) -> bool:
+        """Drop ``path`` and its parents while they are empty implicit directories."""
+        while path:
+            d = self.dirs[path]
+            if d.children or d.node.info is not None:
+                return True
+            parent, last = parent_of(path)
+            pd = self.dirs[parent]
+            if any(c.startswith(last + CONFLICT_SUFFIX) for c in pd.children):
+                return False
+            del self.dirs[path]
+            del pd.children[last]
+            pd.subdirs -= 1
+            path = parent
+        return True
 
 
 def _warn_once(seen: set[str], name: str, why: str) -> None:
@@ -133,8 +212,8 @@ def _warn_once(seen: set[str], name: str, why: str) -> None:
 
 def build_tree(infos: Iterable[ObjectInfo], warned: set[str] | None = None) -> Tree:
     """Build the tree of live objects; ``warned`` collects names already warned about."""
-    seen = warned if warned is not None else set()
-    tree = Tree()
+    tree = Tree(warned)
+    seen = tree.warned
     files: list[tuple[list[str], ObjectInfo]] = []
     markers: dict[str, ObjectInfo] = {}
     dir_paths: set[str] = set()

@@ -1,20 +1,23 @@
 """The write path of one file: streaming upload while sequential, spool file otherwise.
 
 A :class:`Writer` holds the new content of one file while it is open for writing. Every
-byte written goes to a local spool file (in ``FsOptions.spool_dir``, removed on
-:meth:`Writer.close`), so the file can always be read back, written at any offset and
-uploaded again. While the file is written strictly sequentially from 0 (a new or truncated
-file), the same bytes also stream into a store :class:`~osfs.store.base.Upload` as they
-arrive, so :meth:`Writer.commit` only publishes the meta. The first write that is not an
-append at the end (a seek back, a truncate, a write after a commit, or a file that started
-from existing content) aborts the stream; the whole spool is then uploaded by ``commit``.
+byte written goes to a :class:`Spool` (memory up to ``MEMORY_SPOOL`` bytes, then an unnamed
+local file in ``FsOptions.spool_dir`` that vanishes on close, even after a crash), so the
+file can always be read back, written at any offset and uploaded again. While the file is
+written strictly sequentially from 0 (a new or truncated file), the same bytes also stream
+into a store :class:`~osfs.store.base.Upload` as they arrive, so :meth:`Writer.commit`
+only publishes the meta. The first write that is not an append at the end (a seek back, a
+truncate, a write after a commit, or a file that started from existing content) aborts
+the stream; the whole spool is then uploaded by ``commit``. So does a change of ``meta``
+(rename, chmod, xattr) made while streaming.
 
 Errors: ``TooLarge`` from the stream is raised by ``write`` (EFBIG right away); any other
 stream failure drops back to the spool, so ``commit`` retries the whole upload. ``commit``
 raises the store error when the upload fails; the previous version stays visible.
 
-Disk I/O runs in worker threads (``trio.to_thread``); the spool's file descriptor is only
-touched by one thread at a time because the writer's methods are serialised by a lock.
+Disk I/O runs in worker threads (``trio.to_thread``) with ``pread``/``pwrite`` (no shared
+file position); writes, truncates and commits of one writer are serialised by a lock. Small
+files never touch the disk, so creating many small files costs no thread hops.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import trio
@@ -34,6 +38,79 @@ log = logging.getLogger(__name__)
 
 #: Size of the blocks moved between the spool and the store.
 COPY_BLOCK = 1024 * 1024
+#: Content up to this size is spooled in memory; larger content goes to a file.
+MEMORY_SPOOL = 1024 * 1024
+
+
+class Spool:
+    """Random-access scratch storage: a bytearray, spilled to an unnamed file when large."""
+
+    def __init__(self, directory: Path, memory_limit: int = MEMORY_SPOOL) -> None:
+        self._dir = directory
+        self._limit = memory_limit
+        self._buf: bytearray | None = bytearray()
+        self._fd: int | None = None
+
+    @property
+    def on_disk(self) -> bool:
+        return self._fd is not None
+
+    async def pwrite(self, data: bytes, offset: int) -> None:
+        end = offset + len(data)
+        if self._buf is not None and end > self._limit:
+            await self._spill()
+        if self._buf is not None:
+            if offset > len(self._buf):
+                self._buf.extend(bytes(offset - len(self._buf)))
+            self._buf[offset:end] = data
+        else:
+            assert self._fd is not None
+            await trio.to_thread.run_sync(os.pwrite, self._fd, data, offset)
+
+    async def pread(self, length: int, offset: int) -> bytes:
+        if self._buf is not None:
+            return bytes(self._buf[offset : offset + length])
+        assert self._fd is not None
+        return await trio.to_thread.run_sync(os.pread, self._fd, length, offset)
+
+    async def truncate(self, size: int) -> None:
+        if self._buf is not None and size > self._limit:
+            await self._spill()
+        if self._buf is not None:
+            if size < len(self._buf):
+                del self._buf[size:]
+            else:
+                self._buf.extend(bytes(size - len(self._buf)))
+        else:
+            assert self._fd is not None
+            await trio.to_thread.run_sync(os.ftruncate, self._fd, size)
+
+    async def _spill(self) -> None:
+        assert self._buf is not None
+        data = bytes(self._buf)
+        self._fd = await trio.to_thread.run_sync(_open_spool_file, str(self._dir), data)
+        self._buf = None
+
+    async def close(self) -> None:
+        fd, self._fd, self._buf = self._fd, None, None
+        if fd is not None:
+            await trio.to_thread.run_sync(os.close, fd)
+
+
+def _open_spool_file(directory: str, initial: bytes) -> int:
+    """An unnamed file in ``directory`` (named-then-unlinked where O_TMPFILE is missing)."""
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+    except (OSError, AttributeError):
+        fd, path = tempfile.mkstemp(".spool", "osfs-", directory)
+        os.unlink(path)
+    try:
+        if initial:
+            os.pwrite(fd, initial, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class Writer:
@@ -54,14 +131,15 @@ class Writer:
         self.meta = meta
         self.base = base
         self.size = 0
+        self.mtime_ns = time.time_ns()
         self.dirty = False
         self.unlinked = False
         self.committed: ObjectInfo | None = None
         self._spool_dir = spool_dir
         self._chunk_size = chunk_size
-        self._fd: int | None = None
-        self._path: str | None = None
+        self._spool: Spool | None = None
         self._upload: Upload | None = None
+        self._upload_meta: ObjectMeta | None = None
         self._lock = trio.Lock()
 
     @property
@@ -75,15 +153,15 @@ class Writer:
 
     async def start(self, fill_from: ObjectInfo | None) -> None:
         """Create the spool; copy ``fill_from``'s content into it, or start streaming."""
-        fd, path = await trio.to_thread.run_sync(tempfile.mkstemp, ".spool", "osfs-", str(self._spool_dir))
-        self._fd, self._path = fd, path
+        spool = self._spool = Spool(self._spool_dir)
         try:
             if fill_from is not None and fill_from.size > 0:
                 async for block in self.store.get(fill_from):
-                    await trio.to_thread.run_sync(os.pwrite, fd, block, self.size)
+                    await spool.pwrite(block, self.size)
                     self.size += len(block)
             else:
                 self._upload = await self.store.begin_put(self.bucket, self.meta, chunk_size=self._chunk_size)
+                self._upload_meta = self.meta
                 self.dirty = True
         except BaseException:
             await self.close()
@@ -93,7 +171,7 @@ class Writer:
         """Write ``data`` at ``offset``; return the number of bytes written."""
         async with self._lock:
             if self._upload is not None and offset != self.size:
-                await self._stop_stream("write at %d of %d" % (offset, self.size))
+                await self._stop_stream(f"write at {offset} of {self.size}")
             if self._upload is not None:
                 try:
                     await self._upload.write(data)
@@ -102,19 +180,20 @@ class Writer:
                     raise
                 except StoreError as e:
                     await self._stop_stream(f"stream failed: {e}")
-            assert self._fd is not None
-            await trio.to_thread.run_sync(os.pwrite, self._fd, data, offset)
+            assert self._spool is not None
+            await self._spool.pwrite(data, offset)
             self.size = max(self.size, offset + len(data))
+            self.mtime_ns = time.time_ns()
             self.dirty = True
             return len(data)
 
     async def read(self, offset: int, length: int) -> bytes:
         """Bytes of the new content (short at its end)."""
-        assert self._fd is not None
+        assert self._spool is not None
         length = max(0, min(length, self.size - offset))
         if length == 0:
             return b""
-        return await trio.to_thread.run_sync(os.pread, self._fd, length, offset)
+        return await self._spool.pread(length, offset)
 
     async def truncate(self, size: int) -> None:
         async with self._lock:
@@ -122,9 +201,10 @@ class Writer:
                 return
             if self._upload is not None:
                 await self._stop_stream("truncate")
-            assert self._fd is not None
-            await trio.to_thread.run_sync(os.ftruncate, self._fd, size)
+            assert self._spool is not None
+            await self._spool.truncate(size)
             self.size = size
+            self.mtime_ns = time.time_ns()
             self.dirty = True
 
     async def commit(self) -> ObjectInfo | None:
@@ -132,6 +212,8 @@ class Writer:
         async with self._lock:
             if not self.dirty or self.unlinked:
                 return self.committed
+            if self._upload is not None and self._upload_meta != self.meta:
+                await self._stop_stream("renamed or meta changed")
             if self._upload is not None:
                 upload, self._upload = self._upload, None
                 try:
@@ -140,18 +222,18 @@ class Writer:
                     await upload.abort()
                     raise
             else:
-                info = await self.store.put(self.bucket, self.meta, self._blocks(), chunk_size=self._chunk_size)
+                info = await self.store.put(
+                    self.bucket, self.meta, self._blocks(), chunk_size=self._chunk_size
+                )
             self.committed = self.base = info
             self.dirty = False
             return info
 
     async def _blocks(self):
-        assert self._fd is not None
+        assert self._spool is not None
         offset = 0
         while offset < self.size:
-            block = await trio.to_thread.run_sync(
-                os.pread, self._fd, min(COPY_BLOCK, self.size - offset), offset
-            )
+            block = await self._spool.pread(min(COPY_BLOCK, self.size - offset), offset)
             if not block:
                 break
             offset += len(block)
@@ -167,15 +249,6 @@ class Writer:
         """Abort any stream and remove the spool file."""
         with trio.CancelScope(shield=True):
             await self._stop_stream("closed")
-            fd, path, self._fd, self._path = self._fd, self._path, None, None
-            if fd is not None:
-                await trio.to_thread.run_sync(os.close, fd)
-            if path is not None:
-                await trio.to_thread.run_sync(_unlink_quietly, path)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+            spool, self._spool = self._spool, None
+            if spool is not None:
+                await spool.close()

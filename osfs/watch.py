@@ -1,0 +1,210 @@
+"""Per-bucket metadata cache kept coherent from ``store.watch``.
+
+A :class:`BucketView` holds the latest live meta of every name in one bucket and the
+directory tree built from them (:func:`osfs.names.build_tree`; single changes are applied
+in place, only changes involving name conflicts or skipped names rebuild it), so ``ls -l``
+of a large bucket costs one listing, not one request per file.
+
+It is filled and kept current by :meth:`BucketView.run`, a worker started in the
+filesystem's nursery the first time the bucket is visited: it opens ``store.watch(bucket)``
+with the initial snapshot, serves once the snapshot's end (``None``) arrives, then applies
+live updates as they come (other clients' puts, deletes and renames show up within the
+watch's latency). A rename arrives as the same nuid under a new name and is applied as the
+old name's removal. Every update that changes the view calls ``on_change(name)`` so the
+filesystem can invalidate the kernel's caches. If the watch fails, the worker logs it,
+falls back to re-listing the bucket when the view is older than ``FALLBACK_TTL`` and
+retries the watch; when the bucket is deleted, the view is marked ``gone``.
+
+The filesystem applies its own changes with :meth:`apply` right away (so a change is
+visible to this mount before the watch echoes it); the echo carries the same revision and
+is then ignored; the echo of a delete for a name that is already absent changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import trio
+
+from .names import Tree, build_tree
+from .store.base import ObjectStore
+from .store.errors import BucketNotFound, StoreError
+from .store.types import ObjectInfo
+
+log = logging.getLogger(__name__)
+
+#: Age after which a view whose watch is down is re-listed on access (seconds).
+FALLBACK_TTL = 1.0
+#: Pause before re-opening a failed watch (seconds).
+RETRY_DELAY = 1.0
+
+
+class BucketView:
+    """Live metas of one bucket; see the module docstring."""
+
+    def __init__(self, store: ObjectStore, bucket: str, on_change: Callable[[str, str], None]) -> None:
+        self.store = store
+        self.bucket = bucket
+        self.infos: dict[str, ObjectInfo] = {}
+        self.pending: dict[str, ObjectInfo] = {}
+        self.gone = False
+        self.ready = trio.Event()
+        self.error: StoreError | None = None
+        self._on_change = on_change
+        self._nuids: dict[str, str] = {}
+        self._tree: Tree | None = None
+        self._warned: set[str] = set()
+        self._watching = False
+        self._listed_at = 0.0
+
+    @property
+    def cached_tree(self) -> Tree | None:
+        """The tree if it is built and current, without waiting or listing."""
+        return self._tree
+
+    @property
+    def watching(self) -> bool:
+        """True while live updates are flowing (the cached metas are current)."""
+        return self._watching
+
+    # ----- reading -----------------------------------------------------------------------
+    async def tree(self) -> Tree:
+        """The current tree; waits for the first snapshot, re-lists if the watch is down."""
+        await self.ready.wait()
+        if self.gone:
+            raise self.error if self.error is not None else BucketNotFound(self.bucket)
+        if not self._watching and trio.current_time() - self._listed_at > FALLBACK_TTL:
+            await self._relist()
+        if self._tree is None:
+            self._tree = build_tree({**self.infos, **self.pending}.values(), self._warned)
+        return self._tree
+
+    def names_under(self, prefix: str) -> list[str]:
+        """Live object names starting with ``prefix`` (pending new files included)."""
+        return sorted(n for n in {**self.infos, **self.pending} if n.startswith(prefix))
+
+    # ----- changes -----------------------------------------------------------------------
+    def apply(self, info: ObjectInfo, *, notify: bool = False) -> None:
+        """Record a new meta (a delete marker removes the name)."""
+        current = self.infos.get(info.name)
+        if current is not None and info.revision and current.revision >= info.revision:
+            return
+        changed: list[str] = []
+        if info.nuid:
+            old_name = self._nuids.get(info.nuid)
+            if old_name is not None and old_name != info.name and not info.deleted:
+                old = self.infos.get(old_name)
+                if old is not None and old.nuid == info.nuid:
+                    del self.infos[old_name]
+                    changed.append(old_name)
+        if info.deleted:
+            if current is None:
+                if not changed:
+                    return
+            else:
+                del self.infos[info.name]
+                self._nuids.pop(current.nuid, None)
+                changed.append(info.name)
+        else:
+            if current is not None and current.nuid != info.nuid:
+                self._nuids.pop(current.nuid, None)
+            self.infos[info.name] = info
+            if info.nuid:
+                self._nuids[info.nuid] = info.name
+            changed.append(info.name)
+        for name in changed:
+            self._retree(name)
+        if notify:
+            for name in changed:
+                self._on_change(self.bucket, name)
+
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (deleted or renamed by this mount)."""
+        info = self.infos.pop(name, None)
+        if info is not None:
+            self._nuids.pop(info.nuid, None)
+            self._retree(name)
+
+    def set_pending(self, name: str, info: ObjectInfo | None) -> None:
+        """Show (or stop showing) a file being created by this mount, not yet in the store."""
+        if info is None:
+            if self.pending.pop(name, None) is not None:
+                self._retree(name)
+        else:
+            self.pending[name] = info
+            self._retree(name)
+
+    def _retree(self, name: str) -> None:
+        """Bring the tree in line with the shown version of ``name`` (or rebuild later)."""
+        if self._tree is None:
+            return
+        shown = self.pending.get(name) or self.infos.get(name)
+        ok = self._tree.add(shown) if shown is not None else self._tree.remove(name)
+        if not ok:
+            self._tree = None
+
+    def _replace_all(self, infos: dict[str, ObjectInfo], *, notify: bool) -> None:
+        old = self.infos
+        self.infos = {n: i for n, i in infos.items() if not i.deleted}
+        self._nuids = {i.nuid: n for n, i in self.infos.items() if i.nuid}
+        self._tree = None
+        if notify:
+            for name in set(old) | set(self.infos):
+                a, b = old.get(name), self.infos.get(name)
+                if a is None or b is None or a.revision != b.revision:
+                    self._on_change(self.bucket, name)
+
+    async def _relist(self) -> None:
+        try:
+            infos = await self.store.list_objects(self.bucket)
+        except BucketNotFound as e:
+            self.gone = True
+            self.error = e
+            raise
+        self._listed_at = trio.current_time()
+        self._replace_all({i.name: i for i in infos}, notify=True)
+
+    # ----- the worker --------------------------------------------------------------------
+    async def run(self) -> None:
+        """Watch the bucket until it is deleted or the worker is cancelled."""
+        first = True
+        while not self.gone:
+            try:
+                async with self.store.watch(self.bucket, initial=True) as events:
+                    snapshot: dict[str, ObjectInfo] | None = {}
+                    async for info in events:
+                        if info is None:
+                            if snapshot is not None:
+                                self._replace_all(snapshot, notify=not first)
+                                snapshot = None
+                                self._watching = True
+                                self.error = None
+                                first = False
+                                self.ready.set()
+                        elif snapshot is not None:
+                            snapshot[info.name] = info
+                        else:
+                            self.apply(info, notify=True)
+                self._watching = False
+                await self._check_exists()
+            except BucketNotFound as e:
+                self._watching = False
+                self.gone = True
+                self.error = e
+            except StoreError as e:
+                self._watching = False
+                self.error = e
+                log.warning("watch of bucket %s failed: %s; retrying", self.bucket, e)
+            finally:
+                self._watching = False
+            self.ready.set()
+            if not self.gone:
+                await trio.sleep(RETRY_DELAY)
+
+    async def _check_exists(self) -> None:
+        try:
+            await self.store.bucket_status(self.bucket)
+        except BucketNotFound as e:
+            self.gone = True
+            self.error = e

@@ -1,0 +1,120 @@
+"""Extended attributes of files and directory markers, mapped onto the object meta.
+
+=========================  ==========================================================
+``user.description``       the object's description (read/write)
+``user.mime``              the ``Content-Type`` header (read/write)
+``user.header.<Name>``     any header; several values are joined with ``", "`` (r/w)
+``user.meta.<key>``        an object metadata entry (r/w; ``osfs-*`` keys are reserved)
+``user.digest``            ``SHA-256=…`` of the content (read-only)
+``user.nuid``              the object's nuid (read-only)
+``user.chunks``            number of chunks (read-only)
+=========================  ==========================================================
+
+Writing or removing a read-only attribute, a reserved key, or any attribute of a node
+without an object (an implicit directory, a bucket) fails with ``EPERM``; a name outside
+this table fails with ``ENOTSUP``; reading an absent attribute fails with ``ENODATA``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .errors import FsError, fail
+from .store.types import MIME_HEADER, ObjectInfo, ObjectMeta
+
+if TYPE_CHECKING:
+    from .fs import Filesystem
+
+READ_ONLY = ("user.digest", "user.nuid", "user.chunks")
+RESERVED_PREFIX = "osfs-"
+
+
+def _values(info: ObjectInfo) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if info.description:
+        out["user.description"] = info.description
+    mime = info.mime
+    if mime is not None:
+        out["user.mime"] = mime
+    for name, values in info.headers.items():
+        if name != MIME_HEADER:
+            out[f"user.header.{name}"] = ", ".join(values)
+    for k, v in info.metadata.items():
+        if not k.startswith(RESERVED_PREFIX):
+            out[f"user.meta.{k}"] = v
+    if info.nuid:
+        if info.digest:
+            out["user.digest"] = info.digest
+        out["user.nuid"] = info.nuid
+        out["user.chunks"] = str(info.chunks)
+    return out
+
+
+def _edit(meta: ObjectMeta, name: str, value: str | None) -> ObjectMeta:
+    """``meta`` with attribute ``name`` set to ``value`` (None: removed)."""
+    headers = dict(meta.headers)
+    metadata = dict(meta.metadata)
+    if name == "user.description":
+        return replace(meta, description=value or "")
+    if name == "user.mime" or name.startswith("user.header."):
+        header = MIME_HEADER if name == "user.mime" else name[len("user.header.") :]
+        if value is None:
+            headers.pop(header, None)
+        else:
+            headers[header] = (
+                tuple(v.strip() for v in value.split(",")) if header != MIME_HEADER else (value,)
+            )
+        return replace(meta, headers=headers)
+    key = name[len("user.meta.") :]
+    if value is None:
+        metadata.pop(key, None)
+    else:
+        metadata[key] = value
+    return replace(meta, metadata=metadata)
+
+
+class XattrMixin:
+    """Mixed into :class:`osfs.fs.Filesystem`."""
+
+    async def _xattr_node(self: Filesystem, ino: int):
+        key = self._key(ino)
+        node, _ = await self._node(key)
+        return key, node
+
+    async def listxattr(self: Filesystem, ino: int) -> list[str]:
+        _, node = await self._xattr_node(ino)
+        return sorted(_values(node.info)) if node.info is not None else []
+
+    async def getxattr(self: Filesystem, ino: int, name: str) -> bytes:
+        _, node = await self._xattr_node(ino)
+        value = _values(node.info).get(name) if node.info is not None else None
+        if value is None:
+            raise FsError(errno.ENODATA)
+        return value.encode("utf-8", "surrogateescape")
+
+    async def setxattr(self: Filesystem, ino: int, name: str, value: bytes) -> None:
+        await self._change_xattr(ino, name, value.decode("utf-8", "surrogateescape"))
+
+    async def removexattr(self: Filesystem, ino: int, name: str) -> None:
+        _, node = await self._xattr_node(ino)
+        if node.info is not None and name not in _values(node.info) and name not in READ_ONLY:
+            raise FsError(errno.ENODATA)
+        await self._change_xattr(ino, name, None)
+
+    async def _change_xattr(self: Filesystem, ino: int, name: str, value: str | None) -> None:
+        key, node = await self._xattr_node(ino)
+        if self.options.read_only:
+            raise fail(errno.EROFS, "setxattr", name, "read-only mount")
+        known = name in ("user.description", "user.mime") or name.startswith(("user.header.", "user.meta."))
+        if name in READ_ONLY:
+            raise fail(errno.EPERM, "setxattr", name, "read-only attribute", logging.INFO)
+        if not known:
+            raise fail(errno.ENOTSUP, "setxattr", name, "unsupported attribute name")
+        if name.startswith("user.meta." + RESERVED_PREFIX) or name in ("user.header.", "user.meta."):
+            raise fail(errno.EPERM, "setxattr", name, "reserved or empty key", logging.INFO)
+        if node.info is None:
+            raise fail(errno.EPERM, "setxattr", name, "no object behind this directory", logging.INFO)
+        await self._update_meta(ino, key, node, lambda m: _edit(m, name, value))
