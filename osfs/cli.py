@@ -1,61 +1,40 @@
-"""Command line: ``osfs mount|umount`` and the ``mount.osfs`` helper for mount(8) and fstab.
+"""Command line: ``osfs mount|umount|status|bucket`` and the mount(8) helper forms.
 
-Parses arguments, ``-o`` options and the environment into :mod:`osfs.config` values and hands
-them to :mod:`osfs.mount`. No filesystem logic lives here.
+Parses arguments, ``-o`` options, the config file (``--config`` or ``/etc/osfs/osfs.conf``)
+and the environment into :mod:`osfs.config` values and hands them to :mod:`osfs.mount` or
+:mod:`osfs.bucket_cli`. No filesystem logic lives here.
+
+mount(8) with ``-t fuse.osfs`` runs ``mount.fuse.osfs SPEC MNT -o OPTS`` when that helper is
+installed in ``/sbin``, else ``mount.fuse3``, which runs ``osfs SPEC MNT -o OPTS``; both forms
+end in :func:`mount_helper_main`.
 
 Secrets are never taken from the command line (they would show in ``ps``): passwords and
-tokens come from files (``--password-file``, ``--token-file``) or from the environment
-(``NATS_PASSWORD``, ``NATS_TOKEN``).
+tokens come from files (``--password-file``, ``--token-file``), the environment
+(``NATS_PASSWORD``, ``NATS_TOKEN``) or a ``nats`` context (see :mod:`osfs.connargs`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__
+from . import __version__, bucket_cli, connargs
 from .config import BucketDefaults, ConnectOptions, FsOptions, MountOptions
-from .units import parse_duration, parse_size
+from .connargs import ENV_HELP, UsageError, add_connection_arguments
+from .units import format_size, parse_duration, parse_size
 
-ENV_HELP = """\
-environment:
-  NATS_URL             server URL(s), comma-separated (same as --server)
-  NATS_CREDS           credentials file (same as --creds)
-  NATS_NKEY            nkey seed file (same as --nkey)
-  NATS_USER            user name (same as --user)
-  NATS_PASSWORD        password for NATS_USER/--user
-  NATS_TOKEN           authentication token
-  NATS_CA, NATS_CERT, NATS_KEY   TLS CA, client certificate and key files
-"""
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
-
-class UsageError(Exception):
-    """Bad command-line input; reported as one line with exit code 2."""
-
-
-def _read_secret(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} file {path}: {exc.strerror}") from exc
+#: Read when it exists and no --config is given.
+DEFAULT_CONFIG = "/etc/osfs/osfs.conf"
 
 
 def _add_mount_arguments(p: argparse.ArgumentParser) -> None:
-    conn = p.add_argument_group("connection (no server named: start a private nats-server)")
-    conn.add_argument("--server", "-s", metavar="URL[,URL…]", help="NATS server URL(s); env NATS_URL")
-    conn.add_argument("--creds", metavar="FILE", help="NATS credentials (JWT + nkey) file")
-    conn.add_argument("--nkey", metavar="FILE", help="nkey seed file")
-    conn.add_argument("--user", metavar="NAME", help="user name (password from --password-file)")
-    conn.add_argument("--password-file", metavar="FILE", help="file holding the password")
-    conn.add_argument("--token-file", metavar="FILE", help="file holding the authentication token")
-    conn.add_argument("--tls-ca", metavar="FILE", help="CA certificate(s) to verify the server")
-    conn.add_argument("--tls-cert", metavar="FILE", help="client certificate")
-    conn.add_argument("--tls-key", metavar="FILE", help="client certificate's key")
-    conn.add_argument("--data-dir", metavar="DIR", help="embedded server data (default $XDG_DATA_HOME/osfs)")
-
+    add_connection_arguments(p)
     fs = p.add_argument_group("filesystem")
     fs.add_argument("--bucket", "-b", metavar="NAME", help="mount only this bucket as the root")
     fs.add_argument("--read-only", "-r", action="store_true", help="refuse every change (EROFS)")
@@ -68,16 +47,25 @@ def _add_mount_arguments(p: argparse.ArgumentParser) -> None:
     fs.add_argument("--allow-other", action="store_true", help="let other users use the mount")
     fs.add_argument("--default-permissions", action="store_true", help="let the kernel check modes")
     fs.add_argument("--attr-timeout", default="1s", metavar="DURATION", help="kernel attribute cache (1s)")
-    fs.add_argument("--bucket-storage", default="file", choices=["file", "memory"], help="mkdir'd buckets")
-    fs.add_argument("--bucket-replicas", type=int, default=1, help="replicas of mkdir'd buckets (1)")
-    fs.add_argument("--bucket-compression", default="none", choices=["none", "s2"], help="of mkdir'd buckets")
-    fs.add_argument("--bucket-ttl", default="0", metavar="DURATION", help="object TTL of mkdir'd buckets")
-    fs.add_argument("--bucket-max-object-size", default="-1", metavar="SIZE", help="for mkdir'd buckets")
+    bd = p.add_argument_group("buckets created with mkdir at the root")
+    bd.add_argument("--bucket-storage", default="file", choices=["file", "memory"], help="(file)")
+    bd.add_argument("--bucket-replicas", type=int, default=1, help="(1)")
+    bd.add_argument("--bucket-compression", default="none", choices=["none", "s2"], help="(none)")
+    bd.add_argument("--bucket-ttl", default="0", metavar="DURATION", help="object TTL, e.g. 30d (none)")
+    bd.add_argument("--bucket-max-object-size", default="-1", metavar="SIZE", help="(unlimited)")
+    bd.add_argument("--bucket-max-bytes", default="-1", metavar="SIZE", help="whole bucket (unlimited)")
+    bd.add_argument("--bucket-description", default="", metavar="TEXT", help="description")
 
     run = p.add_argument_group("process")
     run.add_argument("--foreground", "-f", action="store_true", help="stay attached (systemd, debugging)")
-    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     run.add_argument("--log-file", metavar="FILE", help="log here (default: stderr in the foreground)")
+    run.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="serve Prometheus text on 127.0.0.1:PORT"
+    )
+    run.add_argument("--config", metavar="FILE", help=f"key = value settings (default {DEFAULT_CONFIG})")
     run.add_argument(
         "-o",
         dest="options",
@@ -96,8 +84,10 @@ _O_FLAGS = {
     "default_permissions": "default_permissions",
     "foreground": "foreground",
 }
+_O_INTS = {"uid", "gid", "bucket_replicas", "metrics_port"}
 _O_VALUES = {
     "server",
+    "context",
     "bucket",
     "creds",
     "nkey",
@@ -117,11 +107,15 @@ _O_VALUES = {
     "attr_timeout",
     "log_level",
     "log_file",
+    "metrics_port",
+    "config",
     "bucket_storage",
     "bucket_replicas",
     "bucket_compression",
     "bucket_ttl",
     "bucket_max_object_size",
+    "bucket_max_bytes",
+    "bucket_description",
 }
 # Understood by mount(8)/fstab and meaningless to us.
 _O_IGNORED = {
@@ -132,6 +126,8 @@ _O_IGNORED = {
     "user",
     "nouser",
     "users",
+    "owner",
+    "group",
     "nofail",
     "defaults",
     "dev",
@@ -143,8 +139,28 @@ _O_IGNORED = {
     "atime",
     "noatime",
     "relatime",
-    "x-systemd.automount",
+    "strictatime",
+    "nodiratime",
+    "sync",
+    "async",
+    "loud",
+    "silent",
+    "nosymfollow",
+    "comment",
 }
+#: Secrets must come from files; these keys are refused with a pointer to the file option.
+_O_SECRETS = {"password": "password_file", "token": "token_file"}
+
+
+def _o_value(key: str, value: str):  # -> str | int
+    if key in _O_INTS:
+        try:
+            return int(value)
+        except ValueError:
+            raise UsageError(f"option {key} needs a number, not {value!r}") from None
+    if key == "log_level":
+        return value.upper()
+    return value
 
 
 def apply_o_options(ns: argparse.Namespace, options: list[str]) -> None:
@@ -156,51 +172,48 @@ def apply_o_options(ns: argparse.Namespace, options: list[str]) -> None:
             if key in _O_FLAGS and not sep:
                 setattr(ns, _O_FLAGS[key], True)
             elif key in _O_VALUES and sep:
-                setattr(ns, key, int(value) if key in ("uid", "gid", "bucket_replicas") else value)
-            elif key in _O_IGNORED or key.startswith(("x-systemd.", "x-", "comment=")):
+                setattr(ns, key, _o_value(key, value))
+            elif key in _O_SECRETS:
+                raise UsageError(f"secrets are not accepted as options: use {_O_SECRETS[key]}=FILE")
+            elif key in _O_IGNORED or key.startswith("x-"):
                 continue
             else:
                 raise UsageError(f"unknown mount option: {item}")
 
 
+def read_config(path: str) -> dict[str, str | bool]:
+    """``key = value`` lines of a config file (``#`` comments, blank lines; keys as in ``-o``,
+    flags as ``key = yes``). ``UsageError`` names the file and line of anything wrong."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror}") from exc
+    out: dict[str, str | bool] = {}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip().replace("-", "_")
+        value = value.strip().strip('"')
+        if not sep:
+            raise UsageError(f"{path}:{n}: expected key = value")
+        if key in _O_SECRETS:
+            raise UsageError(f"{path}:{n}: secrets go in files: use {_O_SECRETS[key]} = FILE")
+        if key in _O_FLAGS:
+            if value.lower() not in ("yes", "true", "1", "no", "false", "0"):
+                raise UsageError(f"{path}:{n}: {key} is yes or no, not {value!r}")
+            out[_O_FLAGS[key]] = value.lower() in ("yes", "true", "1")
+        elif key in _O_VALUES and key != "config":
+            out[key] = _o_value(key, value)
+        else:
+            raise UsageError(f"{path}:{n}: unknown setting {key}")
+    return out
+
+
 def connect_options(ns: argparse.Namespace, env: dict[str, str]) -> ConnectOptions:
-    """Connection settings from arguments, falling back to the NATS_* environment."""
-    servers_text = ns.server or env.get("NATS_URL", "")
-    servers = tuple(s.strip() for s in servers_text.split(",") if s.strip())
-    password = token = None
-    if ns.password_file:
-        password = _read_secret(ns.password_file, "password")
-    elif env.get("NATS_PASSWORD"):
-        password = env["NATS_PASSWORD"]
-    if ns.token_file:
-        token = _read_secret(ns.token_file, "token")
-    elif env.get("NATS_TOKEN"):
-        token = env["NATS_TOKEN"]
-    user = ns.user or env.get("NATS_USER")
-    if password and not user:
-        raise UsageError("a password was given without a user (--user or NATS_USER)")
-    for flag, path in (
-        ("--creds", ns.creds or env.get("NATS_CREDS")),
-        ("--nkey", ns.nkey or env.get("NATS_NKEY")),
-        ("--tls-ca", ns.tls_ca),
-        ("--tls-cert", ns.tls_cert),
-        ("--tls-key", ns.tls_key),
-    ):
-        if path and not os.path.isfile(path):
-            raise UsageError(f"{flag}: no such file: {path}")
-    if bool(ns.tls_cert) != bool(ns.tls_key):
-        raise UsageError("--tls-cert and --tls-key go together")
-    return ConnectOptions(
-        servers=servers,
-        user=user,
-        password=password,
-        token=token,
-        creds_file=ns.creds or env.get("NATS_CREDS"),
-        nkey_seed_file=ns.nkey or env.get("NATS_NKEY"),
-        tls_ca=ns.tls_ca or env.get("NATS_CA"),
-        tls_cert=ns.tls_cert or env.get("NATS_CERT"),
-        tls_key=ns.tls_key or env.get("NATS_KEY"),
-    )
+    """Connection settings from arguments, the environment and a ``nats`` context."""
+    return connargs.connect_options(ns, env)
 
 
 def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
@@ -217,6 +230,8 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
             compression=ns.bucket_compression,
             ttl=parse_duration(str(ns.bucket_ttl)),
             max_object_size=parse_size(str(ns.bucket_max_object_size)),
+            max_bytes=parse_size(str(ns.bucket_max_bytes)),
+            description=str(ns.bucket_description),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
@@ -226,6 +241,14 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         raise UsageError("--cache-size must be a size, not unlimited")
     if not 0 <= umask <= 0o777:
         raise UsageError(f"--umask must be octal 000-777, not {ns.umask}")
+    if defaults.storage not in ("file", "memory"):
+        raise UsageError(f"bucket_storage is file or memory, not {defaults.storage}")
+    if defaults.compression not in ("none", "s2"):
+        raise UsageError(f"bucket_compression is none or s2, not {defaults.compression}")
+    if ns.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise UsageError(f"log level is DEBUG, INFO, WARNING or ERROR, not {ns.log_level}")
+    if ns.metrics_port is not None and not 0 < int(ns.metrics_port) < 65536:
+        raise UsageError(f"--metrics-port must be 1-65535, not {ns.metrics_port}")
     fs = FsOptions(
         bucket=ns.bucket,
         read_only=bool(ns.read_only),
@@ -242,9 +265,13 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         fs = replace(fs, gid=int(ns.gid))
     if ns.spool_dir:
         fs = replace(fs, spool_dir=Path(ns.spool_dir))
+    connect = connect_options(ns, env)
+    fsname = "osfs"
+    if connect.servers and len(connect.servers) == 1 and "," not in connect.servers[0]:
+        fsname = (f"{ns.bucket}@" if ns.bucket else "") + connect.servers[0]
     return MountOptions(
         mountpoint=Path(ns.mountpoint).absolute(),
-        connect=connect_options(ns, env),
+        connect=connect,
         fs=fs,
         foreground=bool(ns.foreground),
         allow_other=bool(ns.allow_other),
@@ -252,15 +279,28 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         log_level=ns.log_level.upper(),
         log_file=ns.log_file,
         data_dir=Path(ns.data_dir) if ns.data_dir else None,
+        fsname=fsname,
+        metrics_port=int(ns.metrics_port) if ns.metrics_port is not None else None,
     )
 
 
+COMMANDS = ("mount", "umount", "status", "bucket")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``osfs`` argument parser."""
+    return _build()[0]
+
+
+def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``osfs`` parser and its subcommand parsers by name."""
     parser = argparse.ArgumentParser(
         prog="osfs",
         description="Mount the NATS JetStream Object Store as a filesystem: buckets are directories, "
         "objects are files, object links are symlinks.",
-        epilog=ENV_HELP,
+        epilog=ENV_HELP
+        + "\nmount(8) form: osfs [BUCKET@]URL[,URL…]|[BUCKET@]embedded MOUNTPOINT [-o OPTIONS]\n"
+        "exit codes: 0 ok, 1 error, 2 usage, 3 bucket not found, 4 conflict\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"osfs {__version__}")
@@ -271,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
         "mount",
         help="mount object stores at a directory",
         description="Mount the object stores of a NATS server at MOUNTPOINT and return once the mount "
-        "answers. With no server named (no --server, no NATS_URL), a private nats-server is started "
-        "on loopback with its data under $XDG_DATA_HOME/osfs and stopped at unmount.",
+        "answers. With no server named (no --server, no NATS_URL, no context), a private nats-server "
+        "is started on loopback with its data under $XDG_DATA_HOME/osfs and stopped at unmount. "
+        "Every option is also a -o key=value (dashes as underscores), and a line of the config file.",
         epilog=ENV_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -288,37 +329,123 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("mountpoint")
     u.add_argument("--lazy", "-z", action="store_true", help="detach now even if busy")
     u.add_argument("--timeout", default="60s", help="how long to wait for the daemon to exit (60s)")
-    return parser
+
+    st = sub.add_parser(
+        "status",
+        help="numbers of a running mount",
+        description="Print a mount's cache hit rate, bytes read and written, uploads in flight and "
+        "errors (read from the mount's root attribute user.osfs.stats). Exit 1 if MOUNTPOINT is "
+        "not an osfs mount.",
+    )
+    st.add_argument("mountpoint")
+    st.add_argument("--json", action="store_true", help="print the raw JSON")
+
+    b = sub.add_parser(
+        "bucket",
+        help="list, create, remove, inspect and seal buckets",
+        description="Manage object-store buckets.\n\n" + bucket_cli.EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bucket_cli.add_subcommands(b)
+    return parser, {"mount": m, "umount": u, "status": st, "bucket": b}
+
+
+def _config_path(ns: argparse.Namespace) -> str | None:
+    for group in getattr(ns, "options", []) or []:
+        for item in group.split(","):
+            key, sep, value = item.partition("=")
+            if key.strip() == "config" and sep:
+                return value
+    if getattr(ns, "config", None):
+        return ns.config
+    if ns.command in ("mount", "bucket") and os.path.isfile(DEFAULT_CONFIG):
+        return DEFAULT_CONFIG
+    return None
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; settings of the config file become defaults that arguments override."""
+    parser, subs = _build()
+    ns = parser.parse_args(argv)
+    path = _config_path(ns)
+    if path is None:
+        return ns
+    settings = read_config(path)
+    parser, subs = _build()
+    target = subs[ns.command]
+    if ns.command == "bucket":
+        target = subs["bucket"]._osfs_leaf[ns.bucket_command]  # type: ignore[attr-defined]
+    known = {
+        k: v for k, v in settings.items() if hasattr(ns, k) and not (ns.command == "bucket" and k == "bucket")
+    }
+    target.set_defaults(**known)
+    return parser.parse_args(argv)
+
+
+def status_main(mountpoint: str, as_json: bool) -> int:
+    """``osfs status``: the mount's numbers, as a table or JSON."""
+    from .metrics import STATS_XATTR
+
+    try:
+        raw = os.getxattr(mountpoint, STATS_XATTR)
+    except OSError as exc:
+        print(f"osfs: {mountpoint} is not an osfs mount ({exc.strerror})", file=sys.stderr)
+        return EXIT_ERROR
+    stats = json.loads(raw)
+    if as_json:
+        print(json.dumps(stats, indent=2, sort_keys=True))
+        return EXIT_OK
+    rate = stats.get("cache_hit_rate")
+    rows = [
+        ("uptime", f"{stats['uptime_s']:.0f}s"),
+        ("cache hit rate", "-" if rate is None else f"{rate * 100:.1f}%"),
+        ("cache", f"{format_size(stats['cache_bytes'])} of {format_size(stats['cache_limit'])}"),
+        ("bytes read", format_size(stats["bytes_read"])),
+        ("bytes written", format_size(stats["bytes_written"])),
+        ("uploads", str(stats["uploads"])),
+        ("uploads in flight", str(stats["uploads_in_flight"])),
+        ("errors", str(stats["errors"]) + (f" (last: {stats['last_error']})" if stats["last_error"] else "")),
+    ]
+    for k, v in rows:
+        print(f"{k + ':':<19}{v}")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``osfs``."""
-    parser = build_parser()
-    ns = parser.parse_args(argv)
+    """Entry point of ``osfs`` (also ``osfs SPEC MOUNTPOINT -o OPTS`` as mount.fuse3 runs it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and not args[0].startswith("-") and args[0] not in COMMANDS:
+        return mount_helper_main(args)
     from . import mount as mount_mod
 
     try:
+        ns = parse_args(args)
         if ns.command == "mount":
             return mount_mod.mount(mount_options(ns, dict(os.environ)))
         if ns.command == "umount":
             return mount_mod.umount(
                 Path(ns.mountpoint).absolute(), lazy=ns.lazy, timeout=parse_duration(ns.timeout)
             )
+        if ns.command == "status":
+            return status_main(ns.mountpoint, ns.json)
+        if ns.command == "bucket":
+            return bucket_cli.run(ns, dict(os.environ))
     except UsageError as exc:
         print(f"osfs: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except ValueError as exc:
         print(f"osfs: {exc}", file=sys.stderr)
-        return 2
-    parser.error(f"unknown command {ns.command}")
-    return 2
+        return EXIT_USAGE
+    print(f"osfs: unknown command {ns.command}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def mount_helper_main(argv: list[str] | None = None) -> int:
-    """Entry point of ``mount.osfs SPEC MOUNTPOINT [-o OPTS]`` as mount(8) calls it.
+    """Entry point of ``mount.fuse.osfs SPEC MOUNTPOINT [-o OPTS]`` as mount(8) calls it.
 
-    SPEC is ``[BUCKET@]URL[,URL…]`` or ``[BUCKET@]embedded`` (a private server). ``-n``
-    (no mtab), ``-s`` (sloppy), ``-f`` (fake) and ``-v`` are accepted as mount(8) passes them.
+    SPEC is ``[BUCKET@]URL[,URL…]`` or ``[BUCKET@]embedded`` (a private server; also
+    ``osfs`` or ``none``). ``-n`` (no mtab), ``-s`` (sloppy), ``-f`` (fake) and ``-v`` are
+    accepted as mount(8) passes them.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     options: list[str] = []
@@ -334,12 +461,13 @@ def mount_helper_main(argv: list[str] | None = None) -> int:
         if a.startswith("-o") and len(a) > 2:
             options.append(a[2:])
         elif a in ("-n", "-s", "-v"):
-            pass
+            i += 1
+            continue
         elif a == "-f":
             fake = True
         elif a.startswith("-"):
             print(f"mount.osfs: unknown argument {a}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         else:
             positional.append(a)
         i += 1
@@ -347,8 +475,9 @@ def mount_helper_main(argv: list[str] | None = None) -> int:
         print(
             "usage: mount.osfs [BUCKET@]URL[,URL…]|[BUCKET@]embedded MOUNTPOINT [-o OPTIONS]", file=sys.stderr
         )
-        return 2
+        return EXIT_USAGE
     spec, mountpoint = positional
+    spec = spec.removeprefix("osfs#")
     bucket, _, servers = (
         spec.rpartition("@") if "@" in spec and "://" not in spec.split("@")[0] else ("", "", spec)
     )
@@ -360,5 +489,5 @@ def mount_helper_main(argv: list[str] | None = None) -> int:
     for o in options:
         argv2 += ["-o", o]
     if fake:
-        return 0
+        return EXIT_OK
     return main(argv2)

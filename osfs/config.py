@@ -89,3 +89,5 @@ class MountOptions:
     log_file: str | None = None
     data_dir: Path | None = None  # embedded server's data (default: $XDG_DATA_HOME/osfs)
     fsname: str = "osfs"
+    metrics_port: int | None = None  # serve Prometheus text on 127.0.0.1:PORT/metrics
+    embedded: bool = False  # set by the mount itself when it runs the embedded server

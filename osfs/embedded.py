@@ -9,7 +9,9 @@ Python interpreter), else from ``PATH``.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,44 @@ log = logging.getLogger(__name__)
 
 class EmbeddedServerError(RuntimeError):
     """The embedded server could not be started."""
+
+
+class DataDirInUse(EmbeddedServerError):
+    """Another osfs process (a mount, a bucket command) holds the data directory."""
+
+
+class DataDirLock:
+    """Exclusive use of an embedded server's data directory by one process (``flock`` on
+    ``DATA_DIR/lock``, released at exit even if the process is killed)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise DataDirInUse(
+                f"the embedded server data in {data_dir} is in use by another osfs mount; "
+                "name a --data-dir or a --server"
+            ) from None
+
+    def release(self) -> None:
+        os.close(self._fd)
+
+
+@contextlib.contextmanager
+def embedded_for(data_dir: Path | None) -> Iterator[EmbeddedServer]:
+    """Lock ``data_dir`` (default :func:`default_data_dir`), start a server on it for the
+    duration of the block, stop it and unlock. ``DataDirInUse`` if it is held elsewhere,
+    ``EmbeddedServerError`` if the server does not start."""
+    data_dir = data_dir or default_data_dir()
+    lock = DataDirLock(data_dir)
+    try:
+        with EmbeddedServer(data_dir) as server:
+            yield server
+    finally:
+        lock.release()
 
 
 def _die_with_parent() -> None:

@@ -10,7 +10,6 @@ parent returns only when the child reports the mount answers (exit 0) or why it 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -26,8 +25,7 @@ import pyfuse3
 import trio
 
 from .config import ConnectOptions, MountOptions
-from .embedded import EmbeddedServer, EmbeddedServerError, default_data_dir
-from .store import errors as store_errors
+from .embedded import DataDirInUse, EmbeddedServerError, default_data_dir, embedded_for
 
 log = logging.getLogger("osfs")
 
@@ -97,9 +95,45 @@ def set_read_ahead(mountpoint: Path, kb: int = READ_AHEAD_KB) -> None:
         log.debug("could not set %s: %s", path, exc)
 
 
+_SYSLOG_PRIORITY = {
+    logging.DEBUG: 7,
+    logging.INFO: 6,
+    logging.WARNING: 4,
+    logging.ERROR: 3,
+    logging.CRITICAL: 2,
+}
+
+
+def stderr_is_journal() -> bool:
+    """True when stderr is the journal stream systemd connected (``JOURNAL_STREAM`` names
+    its device and inode; a child whose stderr was redirected must not trust the variable)."""
+    dev, _, ino = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        st = os.fstat(2)
+        return bool(dev and ino) and (st.st_dev, st.st_ino) == (int(dev), int(ino))
+    except (OSError, ValueError):
+        return False
+
+
+class JournalFormatter(logging.Formatter):
+    """``<N>LEVEL logger: message``: the ``<N>`` prefix is the syslog priority that journald
+    reads from a service's stderr, so ``journalctl -p warning`` works."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = _SYSLOG_PRIORITY.get(record.levelno, 6)
+        return "\n".join(f"<{prio}>{line}" for line in super().format(record).splitlines() or [""])
+
+
 def setup_logging(opts: MountOptions, daemon: bool) -> None:
+    """Log through :mod:`logging`: to ``--log-file``; else, under systemd (stderr connected
+    to the journal), to stderr with syslog priorities; else to stderr in the foreground and to
+    ``DATA_DIR/osfs.log`` as a daemon."""
     root = logging.getLogger()
     root.handlers.clear()
+    journal = not opts.log_file and not daemon and stderr_is_journal()
     if opts.log_file:
         handler: logging.Handler = logging.FileHandler(opts.log_file)
     elif daemon:
@@ -108,58 +142,26 @@ def setup_logging(opts: MountOptions, daemon: bool) -> None:
         handler = logging.FileHandler(log_dir / "osfs.log")
     else:
         handler = logging.StreamHandler(sys.stderr)
-    journal = "INVOCATION_ID" in os.environ and not opts.log_file
-    fmt = (
-        "%(levelname)s %(name)s: %(message)s"
-        if journal
-        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    handler.setFormatter(logging.Formatter(fmt))
+    if journal:
+        handler.setFormatter(JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(opts.log_level)
     for noisy in ("nats", "asyncio", "trio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-# ----- the embedded server ---------------------------------------------------------------
-
-
-class EmbeddedLock:
-    """Exclusive use of an embedded server's data directory by one mount."""
-
-    def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            raise MountError(
-                f"another osfs mount is using the embedded server data in {data_dir}; "
-                "name a --data-dir or a --server"
-            ) from None
-
-    def release(self) -> None:
-        os.close(self._fd)
-
-
 # ----- the trio side ---------------------------------------------------------------------
 
 
 async def _connect(connect: ConnectOptions, cache_size: int):  # -> ObjectStore
-    from .store.nats_store import NatsStore
+    from .connect import ConnectError, open_store
 
-    where = ",".join(connect.servers)
     try:
-        store = await NatsStore.connect(connect, cache_size=cache_size)
-    except store_errors.StoreError as exc:
-        raise MountError(f"cannot connect to {where}: {exc}") from exc
-    try:
-        await store.account_usage()
-    except store_errors.StoreError as exc:
-        await store.close()
-        raise MountError(f"JetStream is not available on {where}: {exc}") from exc
-    return store
+        return await open_store(connect, cache_size=cache_size)
+    except ConnectError as exc:
+        raise MountError(str(exc)) from exc
 
 
 def _fuse_options(opts: MountOptions) -> set[str]:
@@ -181,12 +183,21 @@ async def _wait_until_answering(mountpoint: Path) -> None:
 
 async def _serve(opts: MountOptions, on_ready) -> None:
     from .fs import Filesystem
-    from .fuse_ops import FuseOps
+    from .metrics import StatsOps, serve_prometheus
 
+    listeners = []
+    if opts.metrics_port is not None:
+        try:
+            listeners = await trio.open_tcp_listeners(opts.metrics_port, host="127.0.0.1")
+        except OSError as exc:
+            raise MountError(
+                f"cannot serve metrics on 127.0.0.1:{opts.metrics_port}: {exc.strerror}"
+            ) from exc
     store = await _connect(opts.connect, opts.fs.cache_size)
     try:
         fs = Filesystem(store, opts.fs)
-        ops = FuseOps(fs)
+        fs.mountpoint = str(opts.mountpoint)
+        ops = StatsOps(fs)
         try:
             pyfuse3.init(ops, str(opts.mountpoint), _fuse_options(opts))
         except RuntimeError as exc:
@@ -206,10 +217,13 @@ async def _serve(opts: MountOptions, on_ready) -> None:
                         nursery.cancel_scope.cancel()
 
                 nursery.start_soon(run_main)
+                if listeners:
+                    nursery.start_soon(serve_prometheus, ops, str(opts.mountpoint), listeners)
                 await _wait_until_answering(opts.mountpoint)
                 set_read_ahead(opts.mountpoint)
-                log.info("mounted %s at %s", ",".join(opts.connect.servers), opts.mountpoint)
+                log.info("mounted %s at %s", _where(opts), opts.mountpoint)
                 on_ready()
+                nursery.start_soon(_status_updates, ops)
                 await main_done.wait()
         finally:
             sd_notify("STOPPING=1")
@@ -226,6 +240,25 @@ async def _serve(opts: MountOptions, on_ready) -> None:
         log.info("unmounted %s", opts.mountpoint)
 
 
+def _where(opts: MountOptions) -> str:
+    return "the embedded server" if opts.embedded else ",".join(opts.connect.servers)
+
+
+async def _status_updates(ops, interval: float = 10.0) -> None:
+    """Keep systemd's status line current (no-op outside systemd)."""
+    from .metrics import snapshot
+
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return
+    while True:
+        await trio.sleep(interval)
+        s = snapshot(ops)
+        sd_notify(
+            f"STATUS=read {s['bytes_read']} B, wrote {s['bytes_written']} B, "
+            f"{s['uploads_in_flight']} uploads in flight, {s['errors']} errors"
+        )
+
+
 async def _signals() -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
@@ -237,23 +270,17 @@ async def _signals() -> None:
 
 def _run(opts: MountOptions, on_ready) -> None:
     """Start the embedded server if needed, then serve until unmounted."""
-    server: EmbeddedServer | None = None
-    lock: EmbeddedLock | None = None
-    try:
-        if not opts.connect.servers:
-            data_dir = opts.data_dir or default_data_dir()
-            lock = EmbeddedLock(data_dir)
-            try:
-                server = EmbeddedServer(data_dir).start()
-            except EmbeddedServerError as exc:
-                raise MountError(f"cannot start the embedded nats-server: {exc}") from exc
-            opts = replace(opts, connect=replace(opts.connect, servers=(server.url,), token=server.token))
+    if opts.connect.servers:
         trio.run(_serve, opts, on_ready)
-    finally:
-        if server is not None:
-            server.stop()
-        if lock is not None:
-            lock.release()
+        return
+    try:
+        with embedded_for(opts.data_dir or default_data_dir()) as server:
+            connect = replace(opts.connect, servers=(server.url,), token=server.token)
+            trio.run(_serve, replace(opts, connect=connect, embedded=True), on_ready)
+    except DataDirInUse as exc:
+        raise MountError(str(exc)) from exc
+    except EmbeddedServerError as exc:
+        raise MountError(f"cannot start the embedded nats-server: {exc}") from exc
 
 
 def mount(opts: MountOptions) -> int:
@@ -277,7 +304,9 @@ def _run_reporting(opts: MountOptions, on_ready) -> int:
         return 0
     except MountError as exc:
         log.error("%s", exc)
-        print(f"osfs: {exc}", file=sys.stderr)
+        sd_notify(f"STATUS=failed: {exc}")
+        if opts.log_file or not stderr_is_journal():
+            print(f"osfs: {exc}", file=sys.stderr)
         return 1
     finally:
         with contextlib.suppress(OSError):
@@ -337,6 +366,21 @@ def _daemonize(opts: MountOptions) -> int:
         os._exit(status)
 
 
+def process_running(pid: int) -> bool:
+    """True while ``pid`` exists and has not exited (a zombie waiting for its parent has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
 def umount(mountpoint: Path, *, lazy: bool = False, timeout: float = 60.0) -> int:
     """Unmount ``mountpoint`` (files are uploaded when closed, so nothing dirty remains
     once the kernel lets go), then wait for the mount process to finish its shutdown."""
@@ -353,9 +397,7 @@ def umount(mountpoint: Path, *, lazy: bool = False, timeout: float = 60.0) -> in
     if pid is not None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not process_running(pid):
                 break
             time.sleep(0.05)
         else:

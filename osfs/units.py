@@ -56,3 +56,28 @@ def parse_duration(text: str) -> float:
     if pos != len(t) or not t:
         raise ValueError(f"not a duration: {text!r} (examples: 90, 30s, 1h30m, 30d)")
     return total
+
+
+def format_size(n: int) -> str:
+    """``n`` bytes for people: ``512 B``, ``1.5 KiB``, ``3.0 GiB``; ``unlimited`` for -1."""
+    if n < 0:
+        return "unlimited"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` in the largest whole units: ``30d``, ``1h30m``, ``45s``; ``-`` for 0."""
+    if seconds <= 0:
+        return "-"
+    total = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            parts.append(f"{total // size}{unit}")
+            total %= size
+    return "".join(parts) or f"{seconds:g}s"

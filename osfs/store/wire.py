@@ -492,7 +492,8 @@ def stream_config(cfg: BucketConfig) -> dict[str, Any]:
         out["republish"] = republish
     if cfg.mirror is not None:
         out["mirror"] = _source_config(cfg.mirror, cfg.bucket)
-        out["mirror_direct"] = True
+        # No mirror_direct: the mirror rewrites subjects to its own bucket's, so answering
+        # the origin's direct gets with them would break every reader of the origin.
     if cfg.sources:
         out["sources"] = [_source_config(s, cfg.bucket) for s in cfg.sources]
     metadata = dict(cfg.metadata)

@@ -569,7 +569,8 @@ def test_stream_config_zero_replicas_and_bytes_like_go() -> None:
 def test_stream_config_mirror() -> None:
     out = wire.stream_config(BucketConfig("M", mirror=StreamSource("SRC")))
     assert "subjects" not in out
-    assert out["mirror_direct"] is True
+    assert "mirror_direct" not in out  # its rewritten subjects must not answer the origin's gets
+    assert out["allow_direct"] is True
     assert out["mirror"] == {
         "name": "OBJ_SRC",
         "subject_transforms": [{"src": "$O.SRC.>", "dest": "$O.M.>"}],
