@@ -45,6 +45,17 @@ class FileOpsMixin:
     """Mixed into :class:`osfs.fs.Filesystem`; uses its tables and views."""
 
     async def open(self: Filesystem, ino: int, flags: int) -> OpenReply:
+        """Open ``ino``. An inode whose name was just unlinked or replaced (the kernel
+        resolved the name before the change) opens its last version for reading, as a
+        local file system would (``ESTALE`` on read if that version's chunks are already
+        purged); for writing it is ``ENOENT``."""
+        orphan = self._orphans.get(ino) if self.inodes.key_of(ino) is None else None
+        if orphan is not None and not _wants_write(flags):
+            fh = self._new_handle(ino, False, False, orphan)
+            # pinned: the kernel knows this inode with the old version's size, so if that
+            # version's chunks are already gone the reader gets ESTALE, never a mix
+            self._file_handle(fh).served = True
+            return OpenReply(fh, False)
         key = self._key(ino)
         node, _ = await self._node(key)
         if node.is_dir:
@@ -119,6 +130,36 @@ class FileOpsMixin:
             self._writers[ino] = writer
             return writer
 
+    async def _detached_writer(self: Filesystem, ino: int, *, truncate: bool) -> Writer:
+        """The writer of a file whose name was unlinked while a descriptor keeps it open
+        for writing (made from the version that descriptor opened; never published).
+        ``ENOENT`` when no such descriptor exists."""
+        writer = self._writers.get(ino)
+        if writer is not None:
+            return writer
+        h = next(
+            (h for h in self._handles.values() if isinstance(h, FileHandle) and h.ino == ino and h.writable),
+            None,
+        )
+        if h is None or h.info is None:
+            raise FsError(errno.ENOENT)
+        lock = self._writer_locks.setdefault(ino, trio.Lock())
+        async with lock:
+            writer = self._writers.get(ino)
+            if writer is None:
+                writer = Writer(
+                    self.store,
+                    h.info.bucket,
+                    h.info.meta(),
+                    spool_dir=self.options.spool_dir,
+                    chunk_size=self.options.chunk_size,
+                    base=h.info,
+                )
+                writer.unlinked = True
+                await self._guard(writer.start(None if truncate else h.info), "write", h.info.name)
+                self._writers[ino] = writer
+            return writer
+
     async def _guard(self: Filesystem, work, op: str, path: str):
         """Await ``work``, converting store and disk errors."""
         try:
@@ -182,10 +223,18 @@ class FileOpsMixin:
                 return data
             except ObjectReplaced as e:
                 current = e.current if isinstance(e.current, ObjectInfo) else None
+                if current is not None and current.deleted:
+                    # unlinked by someone: a delete marker keeps the nuid, it is no new version
+                    raise from_store(e, "read", f"{h.info.bucket}/{h.info.name}") from None
                 own = current is not None and current.nuid == self._last_nuid.get(h.ino)
                 if h.served and not own:
                     raise from_store(e, "read", f"{h.info.bucket}/{h.info.name}") from None
-                h.info = current or await self._reread(h.info)
+                fresh = current or await self._reread(h.info)
+                if not own and fresh.size != h.info.size:
+                    # the kernel sized this inode from the old version: serving the new
+                    # one would cut or pad it
+                    raise from_store(e, "read", f"{h.info.bucket}/{h.info.name}") from None
+                h.info = fresh
                 self._last_nuid[h.ino] = h.info.nuid
             except StoreError as e:
                 raise from_store(e, "read", f"{h.info.bucket}/{h.info.name}") from None
@@ -205,19 +254,32 @@ class FileOpsMixin:
         if not h.writable:
             raise FsError(errno.EBADF)
         writer = self._writers.get(h.ino)
-        if writer is None:
+        if writer is None and self.inodes.key_of(h.ino) is None:
+            writer = await self._detached_writer(h.ino, truncate=False)
+        elif writer is None:
             key = self._key(h.ino)
             node, _ = await self._node(key)
             writer = await self._writer(h.ino, key, node, truncate=False)
         if h.append:
             offset = writer.size
+        h.wrote = True
         return await self._guard(writer.write(offset, data), "write", writer.name)
 
     async def flush(self: Filesystem, fh: int) -> None:
-        """Publish what this handle wrote (every ``close``); raise the upload's error."""
+        """Publish what this handle wrote (every ``close``); raise the upload's error.
+
+        A handle that wrote nothing publishes nothing here: the kernel also flushes when a
+        duplicate of the descriptor is closed (``printf x > f`` closes the descriptor it
+        ``dup2``-ed to stdout before writing), and publishing then would make the empty,
+        just-truncated version visible. Its changes (an ``O_TRUNC`` open, a new empty
+        file) are published by the last ``release`` instead.
+        """
         h = self._file_handle(fh)
-        if h.writable:
+        if h.writable and h.wrote:
             await self._commit(h)
+        elif h.error is not None:
+            err, h.error = h.error, None
+            raise err
 
     async def fsync(self: Filesystem, fh: int, datasync: bool = False) -> None:
         h = self._file_handle(fh)
@@ -265,16 +327,20 @@ class FileOpsMixin:
                     await self._finish_writer(h.ino)
         finally:
             self.inodes.close(h.ino)
+            self._drop_orphan(h.ino)
 
     async def _finish_writer(self: Filesystem, ino: int) -> None:
         """Publish a writer's last changes (errors are only logged), then drop it unless
-        a new write handle opened meanwhile (its release finishes the writer then)."""
+        a new write handle opened meanwhile (its release finishes the writer then).
+
+        Content the store refused (no space, too large, sealed) and that did not change
+        since is not uploaded again: the refusal was already returned by ``close``."""
         writer = self._writers.get(ino)
         if writer is None:
             return
         with trio.CancelScope(shield=True):
             try:
-                if writer.dirty and not writer.unlinked:
+                if writer.dirty and not writer.unlinked and writer.refused is None:
                     info = await writer.commit()
                     if info is not None:
                         self._published(ino, writer, info)
@@ -297,8 +363,18 @@ class FileOpsMixin:
         gid: int | None = None,
         mtime_ns: int | None = None,
     ) -> Attr:
-        """Truncate and/or change mode, owner or mtime (kept in object metadata)."""
+        """Truncate and/or change mode, owner or mtime (kept in object metadata).
+
+        A file still open after its name was unlinked (the temp-file idiom) can be
+        truncated through its descriptor; other changes to it are accepted and dropped,
+        since it will never be published."""
+        if self.inodes.key_of(ino) is None:
+            writer = await self._detached_writer(ino, truncate=size == 0)
+            if size is not None:
+                await self._guard(writer.truncate(size), "truncate", writer.name)
+            return await self.getattr(ino)
         key = self._key(ino)
+        await self._settle(key)
         node, _ = await self._node(key)
         if self.options.read_only:
             raise fail(errno.EROFS, "setattr", key[1], "read-only mount")
@@ -324,6 +400,9 @@ class FileOpsMixin:
             changes["osfs-gid"] = str(gid)
         if mtime_ns is not None:
             changes[META_MTIME] = str(mtime_ns)
+            writer = self._writers.get(ino)
+            if writer is not None:
+                writer.mtime_ns = mtime_ns
         if changes:
             await self._set_metadata(ino, key, node, changes)
         return await self.getattr(ino)

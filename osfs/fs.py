@@ -52,7 +52,7 @@ from .links import LinksMixin
 from .names import Node, Tree, bad_component, join, parent_of
 from .store.base import ObjectStore
 from .store.errors import BucketNotFound, NotFound, StoreError
-from .store.types import BucketConfig, ObjectMeta, valid_bucket_name
+from .store.types import BucketConfig, ObjectInfo, ObjectMeta, valid_bucket_name
 from .watch import BucketView
 from .writeback import Writer
 from .xattrs import XattrMixin
@@ -90,8 +90,14 @@ class Filesystem(FileOpsMixin, LinksMixin, XattrMixin):
         self._writer_locks: dict[int, trio.Lock] = {}
         self._write_handles: dict[int, int] = {}
         self._last_nuid: dict[int, str] = {}
+        #: Last version of files whose name was unlinked or replaced while the kernel still
+        #: held their inode: an ``open`` racing with the rename/unlink opens that version.
+        self._orphans: dict[int, ObjectInfo] = {}
         self._buckets: tuple[float, list[str]] | None = None
         self._started_ns = time.time_ns()
+        #: Absolute path the filesystem is mounted at (set by the mount; lets ``symlink``
+        #: accept absolute targets that lie inside the mount).
+        self.mountpoint: str | None = None
 
     # ----- lifecycle -----------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
@@ -222,7 +228,7 @@ class Filesystem(FileOpsMixin, LinksMixin, XattrMixin):
             writer = self._writers.get(ino)
             if writer is not None:
                 size = writer.size
-                mtime = max(mtime, writer.mtime_ns)
+                mtime = writer.mtime_ns if writer.dirty else max(mtime, writer.mtime_ns)
         mode_text = meta.get(META_MODE)
         if mode_text is not None and kind != stat.S_IFLNK:
             perm = _int(mode_text, 8) & 0o7777
@@ -283,8 +289,28 @@ class Filesystem(FileOpsMixin, LinksMixin, XattrMixin):
         for ino, n in items:
             try:
                 self.inodes.forget(ino, n)
+                self._drop_orphan(ino)
             except Exception:
                 log.exception("forget of inode %d failed", ino)
+
+    async def _settle(self, key: Key) -> None:
+        """Wait for an upload of ``key``'s file that is in flight (a ``release`` committing
+        while the application already renames or unlinks the file)."""
+        ino = self.inodes.find(key)
+        writer = self._writers.get(ino) if ino is not None else None
+        if writer is not None:
+            await writer.settled()
+
+    def _orphan(self, key: Key, node: Node | None) -> None:
+        """``key``'s name is going away: keep its version for opens of its inode."""
+        ino = self.inodes.find(key)
+        info = node.info if node is not None and not node.is_dir else None
+        if ino is not None and info is not None and info.nuid and info.link is None:
+            self._orphans[ino] = info
+
+    def _drop_orphan(self, ino: int) -> None:
+        if ino in self._orphans and not self.inodes.known(ino):
+            del self._orphans[ino]
 
     # ----- directories ---------------------------------------------------------------------
     async def opendir(self, ino: int) -> int:
@@ -438,6 +464,7 @@ class Filesystem(FileOpsMixin, LinksMixin, XattrMixin):
         if self._is_top(pkey):
             raise FsError(errno.EISDIR)
         key = (pkey[0], join(pkey[1], name))
+        await self._settle(key)
         node, _ = await self._node(key)
         if node.is_dir:
             raise FsError(errno.EISDIR)
@@ -451,6 +478,7 @@ class Filesystem(FileOpsMixin, LinksMixin, XattrMixin):
             view.set_pending(obj, None)
         if obj in view.infos:
             await self._delete_object(key[0], obj, "unlink")
+        self._orphan(key, node)
         self.inodes.detach(key)
 
     async def rename(self, parent: int, name: str, new_parent: int, new_name: str, flags: int = 0) -> None:
@@ -471,6 +499,8 @@ class Filesystem(FileOpsMixin, LinksMixin, XattrMixin):
         old_key, new_key = (bucket, join(pkey[1], name)), (bucket, join(nkey[1], new_name))
         if old_key == new_key:
             return
+        await self._settle(old_key)
+        await self._settle(new_key)
         node, tree = await self._node(old_key)
         assert tree is not None
         if tree.node(nkey[1]) is None:
@@ -486,6 +516,7 @@ class Filesystem(FileOpsMixin, LinksMixin, XattrMixin):
             if target is not None and target.is_dir:
                 raise FsError(errno.EISDIR)
             await self._rename_file(old_key, node, new_key[1])
+            self._orphan(new_key, target)
         self.inodes.move(old_key, new_key)
 
     async def _rename_file(self, old_key: Key, node: Node, new_obj: str) -> None:

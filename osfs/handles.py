@@ -84,7 +84,7 @@ class Invalidation:
 class FileHandle:
     """An open file. ``info`` is the version being read (None for a file not yet stored);
     ``served`` turns True once a read of it returned data (it is then pinned: a replaced
-    version gives ESTALE instead of silently switching)."""
+    version gives ESTALE instead of silently switching); ``wrote`` once it was written."""
 
     fh: int
     ino: int
@@ -94,6 +94,7 @@ class FileHandle:
     readahead: ReadAhead
     error: FsError | None = None
     served: bool = False
+    wrote: bool = False
 
 
 @dataclass

@@ -4,10 +4,12 @@
 link's directory to the object's shown path; to another bucket ``../…/<bucket>/<path>``
 (up to the mount's top; with a single-bucket mount such a link points outside it); a
 bucket link gives ``../…/<bucket>``. ``symlink`` creates an
-object link when the target resolves (relative to the link's directory, never absolute)
-to a stored file or to a bucket inside the mount; anything else — an absolute path, a
-path leaving the mount, a directory inside a bucket, a missing file, another link — is
-refused with ``EPERM`` (object links cannot express it), logged at INFO with the reason.
+object link when the target resolves (relative to the link's directory, or absolute
+through the mount's own path, ``Filesystem.mountpoint``) to a stored file or to a bucket
+inside the mount; anything else — an absolute path elsewhere, a path leaving the mount, a
+directory inside a bucket, a missing file, another link — is refused with ``EPERM``
+(object links cannot express it), logged at INFO with the reason. The link records the
+target object, not the path written: ``readlink`` always shows the relative form.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class LinksMixin:
             if path == "":
                 info = await self.store.add_bucket_link(key[0], key[1], bucket)
             else:
+                await self._publish_pending((bucket, path))
                 ttree = await self._tree(bucket)
                 tnode = ttree.node(path)
                 if tnode is None or tnode.is_dir or tnode.info is None or tnode.info.is_link:
@@ -59,14 +62,41 @@ class LinksMixin:
         self._view(key[0]).apply(info)
         return await self.lookup(parent, name)
 
+    async def _publish_pending(self: Filesystem, key: Key) -> None:
+        """Make sure the file at ``key`` is stored: a file whose first upload has not been
+        published yet (its last ``release`` still committing, or never written) is
+        committed now, so a link has an object to point to."""
+        ino = self.inodes.find(key)
+        writer = self._writers.get(ino) if ino is not None else None
+        if writer is None:
+            return
+        await writer.settled()
+        if writer.dirty and writer.committed is None and not writer.unlinked:
+            try:
+                info = await writer.commit()
+            except StoreError as e:
+                raise from_store(e, "symlink (upload of the target)", f"{key[0]}/{key[1]}") from None
+            if info is not None and ino is not None:
+                self._published(ino, writer, info)
+
     async def _resolve_target(self: Filesystem, pkey: Key, target: str) -> tuple[str, str]:
-        """``(bucket, path)`` that ``target`` names, relative to the directory ``pkey``."""
-        if target.startswith("/") or not target:
-            raise fail(errno.EPERM, "symlink", target, "absolute targets are not supported", logging.INFO)
-        dir_parts = pkey[1].split("/") if pkey[1] else []
-        if self.options.bucket is None:
-            rel = posixpath.normpath(posixpath.join(pkey[0], *dir_parts, target))
+        """``(bucket, path)`` that ``target`` names, relative to the directory ``pkey``
+        (an absolute ``target`` must lie under :attr:`Filesystem.mountpoint`)."""
+        if not target:
+            raise fail(errno.EPERM, "symlink", target, "empty target", logging.INFO)
+        if target.startswith("/"):
+            top = posixpath.normpath(self.mountpoint).rstrip("/") if self.mountpoint else None
+            path = posixpath.normpath(target)
+            if top is not None and path == top:
+                rel = "."
+            elif top is not None and path.startswith(top + "/"):
+                rel = path[len(top) + 1 :]
+            else:
+                why = f"absolute targets outside the mount are refused ({top or 'mount path unknown'})"
+                raise fail(errno.EPERM, "symlink", target, why, logging.INFO)
         else:
+            dir_parts = [pkey[0]] if self.options.bucket is None else []
+            dir_parts += pkey[1].split("/") if pkey[1] else []
             rel = posixpath.normpath(posixpath.join(".", *dir_parts, target))
         if rel == ".." or rel.startswith("../") or (rel == "." and self.options.bucket is None):
             raise fail(errno.EPERM, "symlink", target, "target is outside the mount", logging.INFO)

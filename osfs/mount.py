@@ -85,9 +85,8 @@ def check_mountpoint(mountpoint: Path) -> None:
         raise MountError("no permission to use /dev/fuse")
 
 
-def set_read_ahead(mountpoint: Path, kb: int = READ_AHEAD_KB) -> None:
-    """Let the kernel send 1 MiB read requests (best effort; needs root)."""
-    dev = os.stat(mountpoint).st_dev
+def set_read_ahead(dev: int, kb: int = READ_AHEAD_KB) -> None:
+    """Let the kernel send 1 MiB read requests to device ``dev`` (best effort; needs root)."""
     path = Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb")
     try:
         path.write_text(str(kb))
@@ -177,8 +176,11 @@ def _fuse_options(opts: MountOptions) -> set[str]:
     return options
 
 
-async def _wait_until_answering(mountpoint: Path) -> None:
-    await trio.to_thread.run_sync(os.stat, mountpoint)
+async def _wait_until_answering(mountpoint: Path) -> int:
+    """Stat the mountpoint from a worker thread (the request is served by this process's own
+    trio loop, so it must never be made from the trio thread); return its device number."""
+    st = await trio.to_thread.run_sync(os.stat, mountpoint)
+    return st.st_dev
 
 
 async def _serve(opts: MountOptions, on_ready) -> None:
@@ -219,8 +221,7 @@ async def _serve(opts: MountOptions, on_ready) -> None:
                 nursery.start_soon(run_main)
                 if listeners:
                     nursery.start_soon(serve_prometheus, ops, str(opts.mountpoint), listeners)
-                await _wait_until_answering(opts.mountpoint)
-                set_read_ahead(opts.mountpoint)
+                set_read_ahead(await _wait_until_answering(opts.mountpoint))
                 log.info("mounted %s at %s", _where(opts), opts.mountpoint)
                 on_ready()
                 nursery.start_soon(_status_updates, ops)

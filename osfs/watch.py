@@ -18,6 +18,8 @@ retries the watch; when the bucket is deleted, the view is marked ``gone``.
 The filesystem applies its own changes with :meth:`apply` right away (so a change is
 visible to this mount before the watch echoes it); the echo carries the same revision and
 is then ignored; the echo of a delete for a name that is already absent changes nothing.
+A name this mount removed remembers the revision it had, so a late watch echo of that (or
+an older) version does not bring the name back; the mount's own ``apply`` always wins.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class BucketView:
         self.error: StoreError | None = None
         self._on_change = on_change
         self._nuids: dict[str, str] = {}
+        self._removed: dict[str, int] = {}
         self._tree: Tree | None = None
         self._warned: set[str] = set()
         self._watching = False
@@ -90,6 +93,10 @@ class BucketView:
         current = self.infos.get(info.name)
         if current is not None and info.revision and current.revision >= info.revision:
             return
+        floor = self._removed.pop(info.name, None)
+        if notify and floor is not None and info.revision and info.revision <= floor:
+            self._removed[info.name] = floor
+            return
         changed: list[str] = []
         if info.nuid:
             old_name = self._nuids.get(info.nuid)
@@ -123,6 +130,8 @@ class BucketView:
         """Forget ``name`` (deleted or renamed by this mount)."""
         info = self.infos.pop(name, None)
         if info is not None:
+            if info.revision:
+                self._removed[name] = info.revision
             self._nuids.pop(info.nuid, None)
             self._retree(name)
 
@@ -146,7 +155,11 @@ class BucketView:
 
     def _replace_all(self, infos: dict[str, ObjectInfo], *, notify: bool) -> None:
         old = self.infos
-        self.infos = {n: i for n, i in infos.items() if not i.deleted}
+        self.infos = {
+            n: i
+            for n, i in infos.items()
+            if not i.deleted and not (i.revision and i.revision <= self._removed.get(n, 0))
+        }
         self._nuids = {i.nuid: n for n, i in self.infos.items() if i.nuid}
         self._tree = None
         if notify:

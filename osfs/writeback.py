@@ -13,7 +13,9 @@ the stream; the whole spool is then uploaded by ``commit``. So does a change of 
 
 Errors: ``TooLarge`` from the stream is raised by ``write`` (EFBIG right away); any other
 stream failure drops back to the spool, so ``commit`` retries the whole upload. ``commit``
-raises the store error when the upload fails; the previous version stays visible.
+raises the store error when the upload fails; the previous version stays visible. A
+refusal (``NoSpace``, ``TooLarge``, ``Sealed``, ``BadName``) is kept in ``refused`` until
+the content changes, so the last ``release`` does not upload the same content again.
 
 Disk I/O runs in worker threads (``trio.to_thread``) with ``pread``/``pwrite`` (no shared
 file position); writes, truncates and commits of one writer are serialised by a lock. Small
@@ -31,7 +33,7 @@ from pathlib import Path
 import trio
 
 from .store.base import ObjectStore, Upload
-from .store.errors import StoreError, TooLarge
+from .store.errors import BadName, NoSpace, Sealed, StoreError, TooLarge
 from .store.types import ObjectInfo, ObjectMeta
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,9 @@ class Writer:
         self.dirty = False
         self.unlinked = False
         self.committed: ObjectInfo | None = None
+        #: The store's refusal of the last commit (no space, too large, sealed, bad name)
+        #: while the content has not changed since: retrying it cannot succeed.
+        self.refused: StoreError | None = None
         self._spool_dir = spool_dir
         self._chunk_size = chunk_size
         self._spool: Spool | None = None
@@ -160,8 +165,11 @@ class Writer:
                     await spool.pwrite(block, self.size)
                     self.size += len(block)
             else:
-                self._upload = await self.store.begin_put(self.bucket, self.meta, chunk_size=self._chunk_size)
-                self._upload_meta = self.meta
+                if not self.unlinked:
+                    self._upload = await self.store.begin_put(
+                        self.bucket, self.meta, chunk_size=self._chunk_size
+                    )
+                    self._upload_meta = self.meta
                 self.dirty = True
         except BaseException:
             await self.close()
@@ -185,6 +193,7 @@ class Writer:
             self.size = max(self.size, offset + len(data))
             self.mtime_ns = time.time_ns()
             self.dirty = True
+            self.refused = None
             return len(data)
 
     async def read(self, offset: int, length: int) -> bytes:
@@ -206,6 +215,7 @@ class Writer:
             self.size = size
             self.mtime_ns = time.time_ns()
             self.dirty = True
+            self.refused = None
 
     async def commit(self) -> ObjectInfo | None:
         """Publish the content if it changed since the last commit; return the new info."""
@@ -214,20 +224,30 @@ class Writer:
                 return self.committed
             if self._upload is not None and self._upload_meta != self.meta:
                 await self._stop_stream("renamed or meta changed")
-            if self._upload is not None:
-                upload, self._upload = self._upload, None
-                try:
-                    info = await upload.commit()
-                except BaseException:
-                    await upload.abort()
-                    raise
-            else:
-                info = await self.store.put(
-                    self.bucket, self.meta, self._blocks(), chunk_size=self._chunk_size
-                )
+            try:
+                if self._upload is not None:
+                    upload, self._upload = self._upload, None
+                    try:
+                        info = await upload.commit()
+                    except BaseException:
+                        await upload.abort()
+                        raise
+                else:
+                    info = await self.store.put(
+                        self.bucket, self.meta, self._blocks(), chunk_size=self._chunk_size
+                    )
+            except (NoSpace, TooLarge, Sealed, BadName) as e:
+                self.refused = e
+                raise
             self.committed = self.base = info
             self.dirty = False
             return info
+
+    async def settled(self) -> None:
+        """Wait until no write, truncate or commit of this writer is in progress (a commit
+        publishes under the name and meta it started with)."""
+        async with self._lock:
+            return
 
     async def _blocks(self):
         assert self._spool is not None

@@ -10,9 +10,26 @@
 ``user.chunks``            number of chunks (read-only)
 =========================  ==========================================================
 
-Writing or removing a read-only attribute, a reserved key, or any attribute of a node
-without an object (an implicit directory, a bucket) fails with ``EPERM``; a name outside
-this table fails with ``ENOTSUP``; reading an absent attribute fails with ``ENODATA``.
+A bucket's own directory exposes the bucket's status, read-only:
+
+==================================  ===================================================
+``user.bucket.description``         the bucket's description (absent when empty)
+``user.bucket.ttl``                 maximum age of objects in seconds (``0``: none)
+``user.bucket.storage``             ``file`` or ``memory``
+``user.bucket.replicas``            number of replicas
+``user.bucket.compression``         ``none`` or ``s2``
+``user.bucket.sealed``              ``true`` or ``false``
+``user.bucket.bytes``               bytes stored in the bucket's stream
+``user.bucket.max_object_size``     limit per object in bytes (``-1``: none)
+``user.bucket.max_bytes``           limit of the bucket in bytes (``-1``: none)
+``user.bucket.meta.<key>``          the bucket's metadata entries
+==================================  ===================================================
+
+The status is fetched from the server on every ``getxattr``/``listxattr`` of the bucket
+directory (never cached). Writing or removing a read-only attribute, a reserved key, any
+``user.bucket.*`` attribute, or any attribute of a node without an object (an implicit
+directory, a bucket) fails with ``EPERM``; a name outside these tables fails with
+``ENOTSUP``; reading an absent attribute fails with ``ENODATA``.
 """
 
 from __future__ import annotations
@@ -22,14 +39,39 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .errors import FsError, fail
-from .store.types import MIME_HEADER, ObjectInfo, ObjectMeta
+from .errors import FsError, fail, from_store
+from .store.errors import StoreError
+from .store.types import MIME_HEADER, BucketStatus, ObjectInfo, ObjectMeta
 
 if TYPE_CHECKING:
     from .fs import Filesystem
 
 READ_ONLY = ("user.digest", "user.nuid", "user.chunks")
 RESERVED_PREFIX = "osfs-"
+BUCKET_PREFIX = "user.bucket."
+
+
+def _number(value: float) -> str:
+    """``value`` without a useless ``.0``."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _bucket_values(status: BucketStatus) -> dict[str, str]:
+    out = {
+        "user.bucket.ttl": _number(status.ttl),
+        "user.bucket.storage": status.storage,
+        "user.bucket.replicas": str(status.replicas),
+        "user.bucket.compression": status.compression,
+        "user.bucket.sealed": "true" if status.sealed else "false",
+        "user.bucket.bytes": str(status.bytes),
+        "user.bucket.max_object_size": str(status.max_object_size),
+        "user.bucket.max_bytes": str(status.max_bytes),
+    }
+    if status.description:
+        out["user.bucket.description"] = status.description
+    for k, v in status.metadata.items():
+        out[f"user.bucket.meta.{k}"] = v
+    return out
 
 
 def _values(info: ObjectInfo) -> dict[str, str]:
@@ -84,13 +126,27 @@ class XattrMixin:
         node, _ = await self._node(key)
         return key, node
 
+    async def _all_values(self: Filesystem, ino: int) -> dict[str, str]:
+        """Every attribute of ``ino``: its object's, and a bucket directory's status."""
+        key, node = await self._xattr_node(ino)
+        out = _values(node.info) if node.info is not None else {}
+        if key[0] and key[1] == "":
+            try:
+                status = await self.store.bucket_status(key[0])
+            except StoreError as e:
+                raise from_store(e, "getxattr", key[0]) from None
+            out.update(_bucket_values(status))
+        return out
+
     async def listxattr(self: Filesystem, ino: int) -> list[str]:
-        _, node = await self._xattr_node(ino)
-        return sorted(_values(node.info)) if node.info is not None else []
+        return sorted(await self._all_values(ino))
 
     async def getxattr(self: Filesystem, ino: int, name: str) -> bytes:
-        _, node = await self._xattr_node(ino)
-        value = _values(node.info).get(name) if node.info is not None else None
+        if name.startswith(BUCKET_PREFIX):
+            value = (await self._all_values(ino)).get(name)
+        else:
+            _, node = await self._xattr_node(ino)
+            value = _values(node.info).get(name) if node.info is not None else None
         if value is None:
             raise FsError(errno.ENODATA)
         return value.encode("utf-8", "surrogateescape")
@@ -100,16 +156,22 @@ class XattrMixin:
 
     async def removexattr(self: Filesystem, ino: int, name: str) -> None:
         _, node = await self._xattr_node(ino)
-        if node.info is not None and name not in _values(node.info) and name not in READ_ONLY:
+        if (
+            node.info is not None
+            and name not in _values(node.info)
+            and name not in READ_ONLY
+            and not name.startswith(BUCKET_PREFIX)
+        ):
             raise FsError(errno.ENODATA)
         await self._change_xattr(ino, name, None)
 
     async def _change_xattr(self: Filesystem, ino: int, name: str, value: str | None) -> None:
+        await self._settle(self._key(ino))
         key, node = await self._xattr_node(ino)
         if self.options.read_only:
             raise fail(errno.EROFS, "setxattr", name, "read-only mount")
         known = name in ("user.description", "user.mime") or name.startswith(("user.header.", "user.meta."))
-        if name in READ_ONLY:
+        if name in READ_ONLY or name.startswith(BUCKET_PREFIX):
             raise fail(errno.EPERM, "setxattr", name, "read-only attribute", logging.INFO)
         if not known:
             raise fail(errno.ENOTSUP, "setxattr", name, "unsupported attribute name")
