@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install what osfs needs on a Debian/Ubuntu machine: FUSE 3 from the distribution, then a
+# Install what osfs needs on a Debian/Ubuntu machine: FUSE 3 from the distribution (and the
+# file-system stress tools the tests run), then a
 # virtualenv in .venv with osfs (editable) and its test tools. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
-for pkg in fuse3 libfuse3-dev pkg-config attr rsync python3-venv openssl; do
+for pkg in fuse3 libfuse3-dev pkg-config attr rsync python3-venv openssl fio stress-ng dbench; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 # systemd-analyze checks the units in systemd/ (the tests skip that check without it).

@@ -17,6 +17,7 @@ Fault injection and counters for tests:
 * ``fail_next_put``: a :class:`StoreError` raised by the next ``Upload.commit`` (the upload's
   chunks are purged, the previous version stays), then reset to None.
 * ``fail_next_read``: a :class:`StoreError` raised by the next ``read``, then reset.
+* ``fail_next_watch``: a :class:`StoreError` raised by the next ``watch`` on entry, then reset.
 * ``read_calls``: every ``read`` as ``(bucket, name, offset, length, readahead)``.
 * ``chunk_fetches``: the number of chunks ``read`` and ``get`` have fetched.
 * ``drop_chunks(bucket, name)``: lose a live version's chunks (reads then raise ``Corrupt``).
@@ -182,6 +183,7 @@ class MemoryStore(ObjectStore):
         self._closed = False
         self.fail_next_put: StoreError | None = None
         self.fail_next_read: StoreError | None = None
+        self.fail_next_watch: StoreError | None = None
         self.read_calls: list[tuple[str, str, int, int, int]] = []
         self.chunk_fetches = 0
 
@@ -491,6 +493,10 @@ class MemoryStore(ObjectStore):
     @asynccontextmanager
     async def _watch(self, bucket: str, initial: bool) -> AsyncIterator[AsyncIterator[ObjectInfo | None]]:
         b = self._bucket(bucket)
+        failure = self.fail_next_watch
+        if failure is not None:
+            self.fail_next_watch = None
+            raise failure
         send, receive = trio.open_memory_channel[ObjectInfo | None](math.inf)
         if initial:
             for info in sorted(b.metas.values(), key=lambda i: i.revision):

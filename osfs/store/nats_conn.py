@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 import nats
+import nats.aio.client
 import nats.errors
 import nats.js.api
 import nats.js.errors
@@ -54,6 +55,18 @@ API = "$JS.API."
 
 #: Tries of each server before the first connect fails (later reconnects never stop).
 INITIAL_ATTEMPTS = 2
+
+#: Socket read size of nats-py (its ``DEFAULT_BUFFER_SIZE``, 32 KiB as shipped). nats-py
+#: reads and parses the socket in pieces of this size, and pauses reading while its stream
+#: buffer holds twice as much: at 32 KiB a 1 MiB chunk takes 32 reads and as many parser
+#: passes and epoll re-registrations. Raised (never lowered) before every connect.
+READ_BUFFER = 1024 * 1024
+
+
+def _raise_read_buffer() -> None:
+    if getattr(nats.aio.client, "DEFAULT_BUFFER_SIZE", READ_BUFFER) < READ_BUFFER:
+        nats.aio.client.DEFAULT_BUFFER_SIZE = READ_BUFFER
+
 
 #: JetStream API error codes (``err_code``) and what they mean to the store.
 _ERR_CODES: dict[int, type[StoreError]] = {
@@ -209,6 +222,7 @@ class Conn:
         async def on_error(exc: Exception) -> None:
             log.debug("NATS client error: %r", exc)
 
+        _raise_read_buffer()
         try:
             nc = await nats.connect(
                 **connect_kwargs(opts),
@@ -265,7 +279,7 @@ class Conn:
         msg = await self.request(subject, data, headers)
         return parse_ack(msg)
 
-    async def publish_pipelined(self, subject: str, data: bytes) -> asyncio.Future[dict]:
+    async def publish_pipelined(self, subject: str, data: bytes | memoryview) -> asyncio.Future[dict]:
         """Hand a JetStream publish to the connection; the future gets its ack (or error).
 
         Returns once the message is buffered for sending, without waiting for the ack: acks

@@ -14,22 +14,30 @@ a fresh nuid), so indexes are kept in an LRU. Two ways to build one:
   ``headers_only``, which yields each chunk's stream sequence (ack subject) and size
   (``Nats-Msg-Size``) without any payload.
 
-``ReadStats`` counts which path was taken, chunk fetches, cache hits and read-ahead.
+``ReadStats`` counts which path was taken, chunk fetches, batch requests, cache hits and
+read-ahead.
 
-**Chunks** are fetched by Direct Get ``{"seq": N}`` with several in flight (``read``), or by
-batch Direct Get ``{"seq": N, "next_by_subj": S, "batch": K}``, about 1 MiB per request and
-a few requests in flight (``get``: a message per chunk but a request per batch, which is
-what makes small-chunk objects fast); every reply must be on the chunk subject at the
-expected sequence. A 404 or another subject means the version is gone:
-the meta is re-read, giving ``ObjectReplaced`` when the nuid changed and ``Corrupt`` when not.
+**Chunks** are fetched by batch Direct Get ``{"seq": N, "next_by_subj": S, "batch": K}``:
+a run of consecutive chunks that are neither cached nor in flight goes in requests of about
+``BATCH_BYTES`` (1 MiB: one request for eight 128 KiB chunks), a lone chunk by plain Direct
+Get ``{"seq": N}`` (buckets without ``allow_direct``: chunk by chunk with
+``STREAM.MSG.GET``). Every reply must be on the chunk subject at the expected sequence; a
+404 or another subject means the version is gone: the meta is re-read, giving
+``ObjectReplaced`` when the nuid changed and ``Corrupt`` when not. ``get`` streams the
+whole version with ``BATCHES`` such requests in flight, bypassing the cache, and yields one
+list of chunks per request (one wake-up of the consumer per MiB, not per chunk).
 
 **Cache.** A ``cachetools.LRUCache`` bounded in bytes (``getsizeof=len``) keyed by ``(bucket,
-nuid, chunk_no)``, so a stale version is never served. ``read(..., readahead=N)`` schedules
-background fetches of the chunks in the next ``N`` bytes into the cache; fetches in flight
-are shared (one request per chunk however many readers want it) and read-ahead tasks are
-bounded by a semaphore. The cache and the index LRU are guarded by one lock so the trio
+nuid, chunk_no)``, so a stale version is never served. Every chunk being fetched has a
+future in ``_inflight`` from the moment its request is decided, so a read and the
+read-ahead (or two readers) never fetch a chunk twice. ``read(..., readahead=N)`` starts
+batch fetches of the chunks in the next ``N`` bytes, at most ``READAHEAD_BYTES`` in flight
+for the whole store. The cache and the index LRU are guarded by one lock so the trio
 thread can serve a fully cached range itself (:meth:`ChunkReader.read_cached`): sequential
-readers kept ahead of by read-ahead then do not cross the bridge at all.
+readers kept ahead of by read-ahead then do not wait on the loop at all. A sequential
+reader (one that passes a read-ahead hint) drops the chunks it left ``DROP_BEHIND`` bytes
+behind: the kernel's page cache has them, and a streaming copy should not push out what
+random readers use, nor grow the process by the size of the cache.
 
 A version's cached chunks and index are dropped as soon as the store sees a newer meta of
 its name (its own writes, ``info``, listings, watches: :meth:`ChunkReader.observe`); until
@@ -44,7 +52,7 @@ import asyncio
 import bisect
 import collections
 import contextlib
-import hashlib
+import functools
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -53,6 +61,7 @@ from dataclasses import dataclass, field
 import cachetools
 
 from . import wire
+from .digest import Sha256Pipe
 from .errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
 from .nats_conn import Conn, RawMsg
 from .types import ObjectInfo
@@ -66,8 +75,10 @@ BATCH_BYTES = 1024 * 1024
 BATCH_MAX = 256
 #: Batch requests in flight for one whole-object get.
 BATCHES = 4
-#: Read-ahead fetches in flight for the whole store.
-READAHEAD_TASKS = 16
+#: Bytes of read-ahead in flight for the whole store.
+READAHEAD_BYTES = 32 * 1024 * 1024
+#: A sequential reader's chunks this far behind its position are evicted from the cache.
+DROP_BEHIND = 4 * 1024 * 1024
 #: Indexes kept (each is small: a few numbers, or two lists for scanned objects).
 INDEX_CACHE_ENTRIES = 4096
 
@@ -83,6 +94,7 @@ class ReadStats:
     chunk_fetches: int = 0
     cache_hits: int = 0
     readahead_fetches: int = 0
+    batch_gets: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,9 +151,8 @@ class ChunkReader:
         self.cache: cachetools.LRUCache = cachetools.LRUCache(maxsize=max(1, cache_size), getsizeof=len)
         self._indexes: cachetools.LRUCache = cachetools.LRUCache(maxsize=INDEX_CACHE_ENTRIES)
         self._inflight: dict[ChunkKey, asyncio.Future[bytes]] = {}
-        self._readahead = asyncio.Semaphore(READAHEAD_TASKS)
         self._tasks: set[asyncio.Task] = set()
-        self._ahead: set[ChunkKey] = set()  # read-ahead scheduled, not finished
+        self._ahead_bytes = 0  # read-ahead in flight
         self._names: dict[tuple[str, str], str] = {}  # (bucket, name) -> nuid of an index
         self._reread_meta = reread_meta
 
@@ -187,7 +198,13 @@ class ChunkReader:
                     return None
                 parts.append(data)
             self.stats.cache_hits += len(parts)
-        if readahead > 0 and last + 1 < idx.chunks:
+            ahead = readahead > 0 and last + 1 < idx.chunks
+            if readahead > 0:
+                self._drop_behind(info, idx, offset)
+            if ahead:  # nothing to do when the window's last chunk is here already
+                tail = idx.chunk_at(min(end + readahead, info.size) - 1)
+                ahead = (info.bucket, info.nuid, tail) not in self.cache
+        if ahead:
             with contextlib.suppress(RuntimeError):  # the loop is closed: no read-ahead
                 self.loop.call_soon_threadsafe(self._schedule_readahead, info, idx, last + 1, end + readahead)
         return _assemble(idx, parts, first, last, offset, end)
@@ -333,26 +350,160 @@ class ChunkReader:
             return b""
         idx = await self.index(info)
         first, last = idx.chunk_at(offset), idx.chunk_at(end - 1)
-        try:
-            parts = await self._gather(info, idx, range(first, last + 1))
-        except _Gone:
-            raise await self._gone(info) from None
+        span = max(FETCH_WINDOW, 4 * _per_batch(info, idx))
+        started = min(last + 1, first + span)
+        self._want(info, idx, range(first, started))
         if readahead > 0 and last + 1 < idx.chunks:
             self._schedule_readahead(info, idx, last + 1, end + readahead)
+        parts: list[bytes] = []
+        try:
+            for i in range(first, last + 1):
+                if started <= last and started - i < span // 2:
+                    hi = min(last + 1, i + span)
+                    self._want(info, idx, range(started, hi))
+                    started = hi
+                parts.append(await self._chunk_data(info, idx, i))
+        except _Gone:
+            raise await self._gone(info) from None
+        if readahead > 0:
+            with self.lock:
+                self._drop_behind(info, idx, offset)
         return _assemble(idx, parts, first, last, offset, end)
 
-    async def _gather(self, info: ObjectInfo, idx: ChunkIndex, numbers: range) -> list[bytes]:
-        if len(numbers) <= FETCH_WINDOW:
-            return list(await asyncio.gather(*(self.chunk(info, idx, i) for i in numbers)))
-        out: list[bytes] = []
-        async for data in self._window(info, idx, numbers, cache=True):
-            out.append(data)
-        return out
+    async def _chunk_data(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> bytes:
+        """Chunk ``i`` from the cache, its fetch in flight, or a new fetch."""
+        key = (info.bucket, info.nuid, i)
+        data = self._cache_get(key)
+        if data is not None:
+            return data
+        pending = self._inflight.get(key)
+        if pending is None:
+            self._want(info, idx, range(i, i + 1))
+            pending = self._inflight[key]
+        return await asyncio.shield(pending)
+
+    def _want(self, info: ObjectInfo, idx: ChunkIndex, numbers: range, *, ahead: bool = False) -> int:
+        """Start fetching the chunks of ``numbers`` that are neither cached nor in flight.
+
+        Runs of consecutive chunks go in batch Direct Gets of about ``BATCH_BYTES``; each
+        chunk gets a future in ``_inflight`` at once (so later readers share it) that the
+        batch completes. Read-ahead (``ahead``) stops when ``READAHEAD_BYTES`` are in flight.
+        Returns the number of chunks started.
+        """
+        per = _per_batch(info, idx)
+        run: list[int] = []
+        started = 0
+        for i in numbers:
+            key = (info.bucket, info.nuid, i)
+            missing = key not in self._inflight and not self._cached(key)
+            if missing:
+                run.append(i)
+            if run and (not missing or len(run) >= per):
+                if ahead and self._ahead_bytes >= READAHEAD_BYTES:
+                    return started
+                started += self._start_run(info, idx, run, ahead)
+                run = []
+        if run and not (ahead and self._ahead_bytes >= READAHEAD_BYTES):
+            started += self._start_run(info, idx, run, ahead)
+        return started
+
+    def _start_run(self, info: ObjectInfo, idx: ChunkIndex, run: list[int], ahead: bool) -> int:
+        loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future[bytes]] = []
+        for i in run:
+            key = (info.bucket, info.nuid, i)
+            fut: asyncio.Future[bytes] = loop.create_future()
+            fut.add_done_callback(functools.partial(self._landed, key))
+            self._inflight[key] = fut
+            futs.append(fut)
+        nbytes = idx.end(run[-1]) - idx.start(run[0])
+        if ahead:
+            self._ahead_bytes += nbytes
+            self.stats.readahead_fetches += len(run)
+        task = asyncio.ensure_future(self._fetch_run(info, idx, run[0], futs))
+        self._tasks.add(task)
+        task.add_done_callback(functools.partial(self._run_done, nbytes if ahead else 0))
+        return len(run)
+
+    def _landed(self, key: ChunkKey, fut: asyncio.Future[bytes]) -> None:
+        if self._inflight.get(key) is fut:
+            del self._inflight[key]
+        if not fut.cancelled():
+            fut.exception()  # read-ahead failures are nobody's concern until read
+
+    def _run_done(self, ahead_bytes: int, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        self._ahead_bytes -= ahead_bytes
+
+    async def _fetch_run(
+        self, info: ObjectInfo, idx: ChunkIndex, first: int, futs: list[asyncio.Future[bytes]]
+    ) -> None:
+        """Fetch chunks ``first, first+1, ...`` into the cache and into ``futs``."""
+        stream = wire.stream_name(info.bucket)
+        subject = wire.chunk_subject(info.bucket, info.nuid)
+        end = first + len(futs)
+        i = first
+        try:
+            if len(futs) == 1 or stream in self.conn.no_direct:
+                for i in range(first, end):
+                    futs[i - first].set_result(await self._fetch(info, idx, i, True))
+                return
+            while i < end:
+                self.stats.chunk_fetches += end - i
+                self.stats.batch_gets += 1
+                reply = await self.conn.batch_get(stream, subject, idx.seq(i), end - i)
+                done, _ = await asyncio.wait([reply], timeout=self.conn.timeout)
+                if not done:
+                    reply.cancel()
+                    raise Unavailable(f"{info.bucket}/{info.name}: no answer to a batch get")
+                msgs = reply.result()
+                if not msgs:  # maybe a lagging follower: one by one, asking the leader
+                    self.stats.chunk_fetches -= end - i
+                    futs[i - first].set_result(await self._fetch(info, idx, i, True))
+                    i += 1
+                    continue
+                self.stats.chunk_fetches -= end - i - min(len(msgs), end - i)
+                for msg in msgs[: end - i]:
+                    data = self._checked(info, idx, subject, i, msg)
+                    self._cache_put((info.bucket, info.nuid, i), data)
+                    futs[i - first].set_result(data)
+                    i += 1
+        except BaseException as exc:
+            for fut in futs[i - first :]:
+                if fut.done():
+                    continue
+                if isinstance(exc, Exception):
+                    fut.set_exception(exc)
+                else:
+                    fut.cancel()
+            if not isinstance(exc, Exception):
+                raise
+
+    def _schedule_readahead(self, info: ObjectInfo, idx: ChunkIndex, first: int, until: int) -> None:
+        last = first
+        while last < idx.chunks and idx.start(last) < until:
+            last += 1
+        if last > first:
+            self._want(info, idx, range(first, last), ahead=True)
+
+    def _drop_behind(self, info: ObjectInfo, idx: ChunkIndex, offset: int) -> None:
+        """Evict the chunks a sequential reader left more than ``DROP_BEHIND`` behind.
+
+        Its data is in the kernel's page cache by now; keeping it here too would only
+        push out chunks that random readers need (and grow the process). Caller holds
+        the lock.
+        """
+        if offset <= DROP_BEHIND:
+            return
+        hi = idx.chunk_at(offset - DROP_BEHIND)
+        lo = max(0, hi - 2 * _per_batch(info, idx) - 2)
+        for j in range(lo, hi):
+            self.cache.pop((info.bucket, info.nuid, j), None)
 
     async def _window(
         self, info: ObjectInfo, idx: ChunkIndex, numbers: range, *, cache: bool
     ) -> AsyncIterator[bytes]:
-        """The chunks ``numbers`` in order, up to ``FETCH_WINDOW`` fetches in flight."""
+        """The chunks ``numbers`` in order, one request each, up to ``FETCH_WINDOW`` in flight."""
         window: list[Awaitable[bytes]] = []
         it = iter(numbers)
         try:
@@ -374,62 +525,41 @@ class ChunkReader:
                 if isinstance(w, asyncio.Future) and not w.done():
                     w.cancel()
 
-    def _schedule_readahead(self, info: ObjectInfo, idx: ChunkIndex, first: int, until: int) -> None:
-        for i in range(first, idx.chunks):
-            if idx.start(i) >= until:
-                break
-            key = (info.bucket, info.nuid, i)
-            if key in self._ahead or key in self._inflight or self._cached(key):
-                continue
-            self._ahead.add(key)
-            task = asyncio.ensure_future(self._readahead_one(info, idx, i))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _readahead_one(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> None:
-        key = (info.bucket, info.nuid, i)
-        try:
-            async with self._readahead:
-                if key in self._inflight or self._cached(key):
-                    return
-                self.stats.readahead_fetches += 1
-                await self.chunk(info, idx, i)
-        except (_Gone, StoreError) as exc:
-            log.debug("read-ahead of %s/%s chunk %d: %r", info.bucket, info.name, i, exc)
-        finally:
-            self._ahead.discard(key)
-
-    async def get(self, info: ObjectInfo) -> AsyncIterator[bytes]:
-        """The whole version in order; digest verified at the end (``Corrupt``).
+    async def get(self, info: ObjectInfo) -> AsyncIterator[list[bytes]]:
+        """The whole version in order, as lists of chunks; digest verified at the end
+        (``Corrupt``).
 
         Chunks come by batch Direct Get (about ``BATCH_BYTES`` per request, ``BATCHES``
         requests in flight), checked for subject, sequence and size; the cache is bypassed.
-        Buckets without ``allow_direct`` are read chunk by chunk with ``STREAM.MSG.GET``.
+        Each list holds one batch's chunks, so a consumer on another thread is woken once
+        per batch, not once per chunk. Buckets without ``allow_direct`` are read chunk by
+        chunk with ``STREAM.MSG.GET``. The digest is computed in a worker thread
+        (:class:`~osfs.store.digest.Sha256Pipe`).
         """
         if info.size == 0:
             return
         idx = await self.index(info)
-        sha = hashlib.sha256()
+        sha = Sha256Pipe()
         if wire.stream_name(info.bucket) in self.conn.no_direct:  # found out while indexing
-            blocks = self._window(info, idx, range(idx.chunks), cache=False)
+            groups = _singles(self._window(info, idx, range(idx.chunks), cache=False))
         else:
-            blocks = self._batches(info, idx)
+            groups = self._batches(info, idx)
         try:
-            async for data in blocks:
-                sha.update(data)
-                yield data
+            async for group in groups:
+                await sha.update_all(group)
+                yield group
         except _Gone:
             raise await self._gone(info) from None
         expected = wire.decode_digest(info.digest) if info.digest else None
         if info.digest and expected is None:
             raise Corrupt(f"{info.bucket}/{info.name}: unreadable digest {info.digest!r}")
-        if expected is not None and sha.digest() != expected:
+        if expected is not None and await sha.digest() != expected:
             raise Corrupt(f"{info.bucket}/{info.name}: digest mismatch")
 
-    async def _batches(self, info: ObjectInfo, idx: ChunkIndex) -> AsyncIterator[bytes]:
+    async def _batches(self, info: ObjectInfo, idx: ChunkIndex) -> AsyncIterator[list[bytes]]:
         stream = wire.stream_name(info.bucket)
         subject = wire.chunk_subject(info.bucket, info.nuid)
-        per = max(1, min(BATCH_MAX, BATCH_BYTES // max(1, info.size // idx.chunks)))
+        per = _per_batch(info, idx)
         starts = iter(range(0, idx.chunks, per))
         window: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
 
@@ -438,6 +568,7 @@ class ChunkReader:
             if i0 is not None:
                 n = min(per, idx.chunks - i0)
                 self.stats.chunk_fetches += n
+                self.stats.batch_gets += 1
                 window.append((i0, await self.conn.batch_get(stream, subject, idx.seq(i0), n)))
 
         try:
@@ -462,22 +593,34 @@ class ChunkReader:
                             ),
                         )
                     )
-                for k, msg in enumerate(msgs[:n]):
-                    i = i0 + k
-                    if msg.subject != subject or msg.seq != idx.seq(i):
-                        raise _Gone()
-                    if len(msg.data) != idx.end(i) - idx.start(i):
-                        raise Corrupt(f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes")
-                    yield msg.data
+                yield [self._checked(info, idx, subject, i0 + k, msg) for k, msg in enumerate(msgs[:n])]
         finally:
             for _, fut in window:
                 fut.cancel()
+
+    def _checked(self, info: ObjectInfo, idx: ChunkIndex, subject: str, i: int, msg: RawMsg) -> bytes:
+        """The data of chunk ``i`` from a batch reply; ``_Gone`` or ``Corrupt`` if wrong."""
+        if msg.subject != subject or msg.seq != idx.seq(i):
+            raise _Gone()
+        if len(msg.data) != idx.end(i) - idx.start(i):
+            raise Corrupt(f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes")
+        return msg.data
 
     async def close(self) -> None:
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _per_batch(info: ObjectInfo, idx: ChunkIndex) -> int:
+    """Chunks asked for by one batch Direct Get: about ``BATCH_BYTES`` of them."""
+    return max(1, min(BATCH_MAX, BATCH_BYTES // max(1, info.size // max(1, idx.chunks))))
+
+
+async def _singles(blocks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    async for data in blocks:
+        yield [data]
 
 
 def _assemble(idx: ChunkIndex, parts: list[bytes], first: int, last: int, offset: int, end: int) -> bytes:

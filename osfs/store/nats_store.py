@@ -1,8 +1,10 @@
 """The object store on NATS JetStream: :class:`NatsStore`, the trio face of :class:`Core`.
 
 Every method validates its arguments (``BadName`` before anything is sent), then crosses
-the trio/asyncio bridge exactly once into a :class:`~osfs.store.nats_core.Core` coroutine;
-``get`` and ``watch`` stream their items through one bounded bridge channel. Pipelines (chunk
+the trio/asyncio bridge at most once into a :class:`~osfs.store.nats_core.Core` coroutine:
+a ``read`` the chunk cache holds is served on the trio side, and upload writes are gathered
+there and cross a MiB at a time. ``get`` and ``watch`` stream their items through one
+bounded bridge channel. Pipelines (chunk
 publishing with a window of acks, chunk fetches with several in flight, read-ahead into the
 byte-bounded chunk cache) run wholly on the asyncio side: see ``nats_write`` and
 ``nats_read``.
@@ -27,7 +29,7 @@ import trio
 from ..config import ConnectOptions
 from .base import ObjectStore, Upload
 from .bridge import Bridge, BridgeClosed
-from .errors import BadName, Unavailable
+from .errors import BadName, TooLarge, Unavailable
 from .nats_conn import Conn
 from .nats_core import Core
 from .nats_read import ReadStats
@@ -42,10 +44,15 @@ from .types import (
     valid_bucket_name,
 )
 
+#: Bytes of writes gathered on the trio side before they cross to the upload pipeline.
+HAND_OFF = 1024 * 1024
 #: Default size of the chunk cache, in bytes.
 DEFAULT_CACHE_SIZE = 256 * 1024 * 1024
-#: Items (chunks or metas) buffered between the asyncio side and a trio reader.
+#: Items (metas, or lists of chunks of about 1 MiB) buffered between the asyncio side and a
+#: trio reader.
 STREAM_BUFFER = 32
+#: Lists of chunks (about 1 MiB each) buffered between a whole-object get and its reader.
+GET_BUFFER = 8
 
 
 def _check_bucket(bucket: str) -> None:
@@ -60,15 +67,25 @@ def _check(bucket: str, name: str | None = None) -> None:
 
 
 class NatsUpload(Upload):
-    """A streaming put; each call is one bridge crossing into its :class:`UploadPipe`."""
+    """A streaming put over an :class:`UploadPipe` on the asyncio side.
+
+    Writes are gathered on the trio side and handed over ``HAND_OFF`` bytes at a time, in
+    one bridge crossing (FUSE delivers 64 KiB or 128 KiB writes, and a crossing costs two
+    thread wake-ups); ``commit`` hands over the rest and commits in one crossing. The max
+    object size is checked on the trio side, so ``TooLarge`` is still raised by the
+    ``write`` that exceeds it; other upload errors surface at a later ``write`` or at
+    ``commit``.
+    """
 
     def __init__(self, bridge: Bridge, pipe: UploadPipe) -> None:
         self._bridge = bridge
         self._pipe = pipe
+        self._held: list[bytes] = []
+        self._held_bytes = 0
 
     @property
     def size(self) -> int:
-        return self._pipe.size
+        return self._pipe.size + self._held_bytes
 
     @property
     def nuid(self) -> str:
@@ -81,14 +98,31 @@ class NatsUpload(Upload):
         except BridgeClosed:
             raise Unavailable("store is closed") from None
 
+    def _take_held(self) -> list[bytes]:
+        held, self._held, self._held_bytes = self._held, [], 0
+        return held
+
     async def write(self, data: bytes) -> None:
-        if data:
-            await self._run(self._pipe.write, bytes(data) if not isinstance(data, bytes) else data)
+        if not data:
+            return
+        limit = self._pipe.max_size
+        if limit >= 0 and self.size + len(data) > limit:
+            raise TooLarge(f"{self._pipe.bucket}/{self._pipe.name}: exceeds max object size {limit}")
+        self._held.append(data if isinstance(data, bytes) else bytes(data))
+        self._held_bytes += len(data)
+        if self._held_bytes >= HAND_OFF:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Hand the writes gathered so far to the upload pipeline now."""
+        if self._held:
+            await self._run(self._pipe.write_blocks, self._take_held())
 
     async def commit(self) -> ObjectInfo:
-        return await self._run(self._pipe.commit)
+        return await self._run(self._pipe.finish, self._take_held())
 
     async def abort(self) -> None:
+        self._take_held()
         with trio.CancelScope(shield=True):
             try:
                 await self._bridge.run(self._pipe.abort)
@@ -245,9 +279,10 @@ class NatsStore(ObjectStore):
         if self._closed:
             raise Unavailable("store is closed")
         try:
-            async with self._bridge.stream(self._core.reader.get, info, buffer=STREAM_BUFFER) as blocks:
-                async for block in blocks:
-                    yield block
+            async with self._bridge.stream(self._core.reader.get, info, buffer=GET_BUFFER) as groups:
+                async for group in groups:
+                    for block in group:
+                        yield block
         except BridgeClosed:
             raise Unavailable("store is closed") from None
 

@@ -1,6 +1,7 @@
 """The write path of the NATS store: one streaming put (asyncio side).
 
-Data is re-chunked to the chunk size and hashed (SHA-256) as it passes; each full chunk is
+Data is re-chunked to the chunk size and hashed (SHA-256, in a worker thread:
+:mod:`osfs.store.digest`) as it passes; each full chunk is
 published at once with its ack awaited in the background, at most ``ACK_WINDOW`` chunks
 unacknowledged, so ``write`` returns as soon as the data is buffered or handed to the
 connection and waits only when the window is full. ``commit`` sends the short last chunk,
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from nats.nuid import NUID
 
 from . import wire
+from .digest import Sha256Pipe
 from .errors import StoreError, TooLarge, Unavailable
 from .nats_conn import Conn
 from .types import ObjectInfo, ObjectMeta
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 
 #: Chunks published and not yet acknowledged, per upload.
 ACK_WINDOW = 16
-#: Writes at least this big are hashed in a worker thread, overlapping their publishing.
-HASH_IN_THREAD = 512 * 1024
 
 ROLLUP = {"Nats-Rollup": "sub"}
 
@@ -77,13 +76,12 @@ class UploadPipe:
         self.nuid = new_nuid()
         self._subject = wire.chunk_subject(bucket, self.nuid)
         self._buf = bytearray()
-        self._sha = hashlib.sha256()
+        self._sha = Sha256Pipe()
         self.size = 0
         self.chunks = 0
         self._window: collections.deque[asyncio.Future[dict]] = collections.deque()
         self._error: BaseException | None = None
         self._finished = False
-        self._hashing: asyncio.Future[None] | None = None
 
     # ----- chunks ------------------------------------------------------------------------
     def _harvest(self) -> None:
@@ -103,7 +101,7 @@ class UploadPipe:
             )
         self._harvest()
 
-    async def _publish(self, chunk: bytes) -> None:
+    async def _publish(self, chunk: bytes | memoryview) -> None:
         self._harvest()
         while len(self._window) >= ACK_WINDOW and self._error is None:
             await self._wait_oldest()
@@ -112,32 +110,43 @@ class UploadPipe:
         self._window.append(await self._conn.publish_pipelined(self._subject, chunk))
         self.chunks += 1
 
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    @property
+    def name(self) -> str:
+        return self._meta.name
+
+    @property
+    def max_size(self) -> int:
+        """The bucket's max object size (-1: unlimited)."""
+        return self._max
+
     async def write(self, data: bytes) -> None:
+        await self.write_blocks([data])
+
+    async def write_blocks(self, blocks: list[bytes]) -> None:
+        """Append each of ``blocks`` in order (one bridge crossing for many writes)."""
         if self._finished:
             raise StoreError("upload already finished")
         if self._error is not None:
             raise self._error
-        n = len(data)
+        n = sum(len(b) for b in blocks)
         if self._max >= 0 and self.size + n > self._max:
             raise TooLarge(f"{self._bucket}/{self._meta.name}: exceeds max object size {self._max}")
         try:
-            await self._take(data)
+            await self._sha.update_all(blocks)
+            self.size += n
+            for data in blocks:
+                await self._take(data)
         except asyncio.CancelledError:
-            # Part of ``data`` may be hashed but not published: this upload cannot commit.
+            # Part of the data may be hashed but not published: this upload cannot commit.
             self._error = self._error or Unavailable("upload interrupted in the middle of a write")
             raise
 
     async def _take(self, data: bytes) -> None:
         n = len(data)
-        if self._hashing is not None:
-            await self._hashing
-            self._hashing = None
-        if n >= HASH_IN_THREAD:
-            # hashlib releases the GIL: hash in a worker while the chunks are published.
-            self._hashing = asyncio.get_running_loop().run_in_executor(None, self._sha.update, data)
-        else:
-            self._sha.update(data)
-        self.size += n
         cs = self._chunk_size
         view = memoryview(data)
         pos = 0
@@ -150,8 +159,8 @@ class UploadPipe:
             chunk = bytes(self._buf)
             self._buf.clear()
             await self._publish(chunk)
-        while n - pos >= cs:
-            await self._publish(bytes(view[pos : pos + cs]))
+        while n - pos >= cs:  # whole chunks go out as views of ``data`` (nats-py copies them)
+            await self._publish(view[pos : pos + cs] if pos or n != cs else data)
             pos += cs
         if pos < n:
             self._buf += view[pos:]
@@ -163,6 +172,17 @@ class UploadPipe:
             raise self._error
 
     # ----- commit and abort -------------------------------------------------------------------
+    async def finish(self, blocks: list[bytes]) -> ObjectInfo:
+        """``write_blocks(blocks)`` then ``commit()``, in one bridge crossing; a failed
+        write aborts the upload."""
+        if blocks:
+            try:
+                await self.write_blocks(blocks)
+            except BaseException:
+                await self.abort()
+                raise
+        return await self.commit()
+
     async def commit(self) -> ObjectInfo:
         if self._finished:
             raise StoreError("upload already finished")
@@ -172,9 +192,7 @@ class UploadPipe:
                 self._buf.clear()
                 await self._publish(chunk)
             await self._drain()
-            if self._hashing is not None:
-                await self._hashing
-                self._hashing = None
+            digest = await self._sha.digest()
             old = await self._previous()
         except BaseException:
             await self.abort()
@@ -186,7 +204,7 @@ class UploadPipe:
             nuid=self.nuid,
             size=self.size,
             chunks=self.chunks,
-            digest=wire.encode_digest(self._sha.digest()),
+            digest=wire.encode_digest(digest),
             mtime=datetime.now(UTC),
             description=self._meta.description,
             headers=self._meta.headers,

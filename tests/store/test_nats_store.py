@@ -70,9 +70,11 @@ def test_interleaved_object_is_indexed_by_scan(nats_store: StoreRunner) -> None:
         for i in range(0, max(len(a_data), len(b_data)), CS):
             if i < len(a_data):
                 await ua.write(a_data[i : i + CS])
+                await ua.flush()
                 await ua._bridge.run(ua._pipe._drain)  # make the interleaving certain
             if i < len(b_data):
                 await ub.write(b_data[i : i + CS])
+                await ub.flush()
                 await ub._bridge.run(ub._pipe._drain)
         return await ua.commit(), await ub.commit()
 

@@ -1,0 +1,134 @@
+"""The store's fast paths keep their behaviour: off-thread hashing, gathered upload writes,
+batched read-ahead, drop-behind of a sequential reader's chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+from typing import Any
+
+import pytest
+import trio
+
+from osfs.store import digest
+from osfs.store.digest import Sha256Pipe
+from osfs.store.errors import TooLarge
+from osfs.store.nats_read import DROP_BEHIND
+from osfs.store.nats_store import HAND_OFF
+from osfs.store.types import BucketConfig, ObjectMeta
+
+StoreRunner = Any  # tests/store/conftest.py: the ``nats_store`` runner fixture
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sha256_pipe_equals_hashlib_in_any_mix_of_block_sizes(seed: int) -> None:
+    rnd = random.Random(seed)
+    sizes = [0, 1, 100, digest.INLINE_BELOW - 1, digest.INLINE_BELOW, 300 * KiB, 2 * MiB]
+    blocks = [os.urandom(rnd.choice(sizes)) for _ in range(40)]
+
+    async def main() -> bytes:
+        pipe = Sha256Pipe(backlog=rnd.choice([1, 512 * KiB, 64 * MiB]))
+        i = 0
+        while i < len(blocks):
+            if rnd.random() < 0.5:
+                await pipe.update(blocks[i])
+                i += 1
+            else:
+                n = rnd.randint(1, 5)
+                await pipe.update_all(blocks[i : i + n])
+                i += n
+        return await pipe.digest()
+
+    assert asyncio.run(main()) == hashlib.sha256(b"".join(blocks)).digest()
+
+
+def test_upload_hands_writes_over_a_mib_at_a_time(nats_store: StoreRunner) -> None:
+    b = nats_store.bucket
+    data = os.urandom(3 * MiB + 5)
+    piece = 64 * KiB
+
+    async def main(store: Any) -> None:
+        await store.create_bucket(BucketConfig(b))
+        up = await store.begin_put(b, ObjectMeta("big"), chunk_size=128 * KiB)
+        crossed = []
+        for pos in range(0, len(data), piece):
+            await up.write(data[pos : pos + piece])
+            assert up.size == min(pos + piece, len(data))
+            crossed.append(up._pipe.size)
+        # the pipeline saw nothing until a MiB was gathered, then whole MiBs
+        assert crossed[0] == 0
+        assert all(c % HAND_OFF == 0 for c in crossed)
+        info = await up.commit()
+        assert info.size == len(data)
+        assert b"".join([blk async for blk in store.get(info)]) == data
+        assert await store.read(info, MiB - 3, 7) == data[MiB - 3 : MiB + 4]
+
+    nats_store(main)
+
+
+def test_write_past_the_max_object_size_fails_at_once(nats_store: StoreRunner) -> None:
+    b = nats_store.bucket
+
+    async def main(store: Any) -> None:
+        await store.create_bucket(BucketConfig(b, max_object_size=100 * KiB))
+        old = await store.put(b, ObjectMeta("f"), b"old")
+        up = await store.begin_put(b, ObjectMeta("f"), chunk_size=16 * KiB)
+        for _ in range(3):
+            await up.write(os.urandom(30 * KiB))
+        with pytest.raises(TooLarge):
+            await up.write(os.urandom(30 * KiB))
+        await up.abort()
+        assert (await store.info(b, "f")).nuid == old.nuid
+        assert await store.read(old, 0, 10) == b"old"
+
+    nats_store(main)
+
+
+def test_readahead_goes_in_batches_and_is_shared_with_reads(nats_store: StoreRunner) -> None:
+    b = nats_store.bucket
+    cs = 16 * KiB
+    data = os.urandom(cs * 200)
+
+    async def main(store: Any) -> None:
+        await store.create_bucket(BucketConfig(b))
+        info = await store.put(b, ObjectMeta("seq"), data, chunk_size=cs)
+        base = store.stats.batch_gets
+        assert await store.read(info, 0, cs, readahead=64 * cs) == data[:cs]
+        with trio.fail_after(10):
+            while store.cache_bytes < 65 * cs:
+                await trio.sleep(0.01)
+        assert store.stats.readahead_fetches == 64
+        assert store.stats.batch_gets - base == 1, "64 chunks of 16 KiB are one request"
+        fetched = store.stats.chunk_fetches
+        assert await store.read(info, cs, 64 * cs) == data[cs : 65 * cs]
+        assert store.stats.chunk_fetches == fetched
+        # a read past the read-ahead window fetches only what it lacks, in one request
+        assert await store.read(info, 60 * cs, 20 * cs) == data[60 * cs : 80 * cs]
+        assert store.stats.chunk_fetches == fetched + 15
+        assert store.stats.batch_gets - base == 2
+
+    nats_store(main)
+
+
+def test_sequential_reader_drops_what_it_left_behind(nats_store: StoreRunner) -> None:
+    b = nats_store.bucket
+    cs = 64 * KiB
+    data = os.urandom(DROP_BEHIND * 3)
+
+    async def main(store: Any) -> None:
+        await store.create_bucket(BucketConfig(b))
+        info = await store.put(b, ObjectMeta("stream"), data, chunk_size=cs)
+        for pos in range(0, len(data), MiB):
+            assert await store.read(info, pos, MiB, readahead=2 * MiB) == data[pos : pos + MiB]
+            assert store.cache_bytes <= DROP_BEHIND + 4 * MiB
+        # a reader without a read-ahead hint (a random reader) keeps what it read
+        for pos in range(0, len(data), MiB):
+            assert await store.read(info, pos, MiB) == data[pos : pos + MiB]
+        assert store.cache_bytes == len(data)
+
+    nats_store(main)
