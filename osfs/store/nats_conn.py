@@ -140,6 +140,11 @@ def map_error(exc: BaseException) -> BaseException:
     return exc
 
 
+def connect_deadline(opts: ConnectOptions) -> float:
+    """Seconds the first connect may take: every try of every server, then an answer."""
+    return opts.connect_timeout * (INITIAL_ATTEMPTS + 1) * max(1, len(opts.servers)) + opts.request_timeout
+
+
 def _tls_context(opts: ConnectOptions) -> ssl.SSLContext | None:
     if not (opts.tls_ca or opts.tls_cert):
         return None
@@ -219,25 +224,45 @@ class Conn:
             if holder and not holder[0].closing:
                 log.warning("disconnected from NATS")
 
+        # nats-py reports a refused TLS handshake only to error_cb and then keeps waiting
+        # (it never returns from connect), so the first such error ends the attempt.
+        hopeless: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
         async def on_error(exc: Exception) -> None:
             log.debug("NATS client error: %r", exc)
+            if isinstance(exc, ssl.SSLError | ssl.CertificateError) and not hopeless.done():
+                hopeless.set_result(exc)
 
+        where = ", ".join(opts.servers)
         _raise_read_buffer()
-        try:
-            nc = await nats.connect(
+        attempt = asyncio.ensure_future(
+            nats.connect(
                 **connect_kwargs(opts),
                 reconnected_cb=on_reconnect,
                 disconnected_cb=on_disconnect,
                 error_cb=on_error,
             )
+        )
+        try:
+            done, _ = await asyncio.wait(
+                {attempt, hopeless}, timeout=connect_deadline(opts), return_when=asyncio.FIRST_COMPLETED
+            )
+            if attempt not in done:
+                attempt.cancel()
+                why = (
+                    f"{type(hopeless.result()).__name__}: {hopeless.result()}"
+                    if hopeless.done()
+                    else "no answer"
+                )
+                raise Unavailable(f"cannot connect to {where}: {why}")
+            nc = attempt.result()
         except asyncio.CancelledError:
+            attempt.cancel()
             raise
         except StoreError:
             raise
         except Exception as exc:
-            raise Unavailable(
-                f"cannot connect to {', '.join(opts.servers)}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise Unavailable(f"cannot connect to {where}: {type(exc).__name__}: {exc}") from exc
         nc.options["max_reconnect_attempts"] = -1  # once connected, never give up
         conn = cls(nc, opts.request_timeout)
         holder.append(conn)
