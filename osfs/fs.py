@@ -250,11 +250,26 @@ class Filesystem(FileOpsMixin, LinksMixin, XattrMixin):
         """Attributes of ``ino``; an open file that was unlinked or replaced keeps answering
         from its handle (``fstat`` after ``unlink``)."""
         if self.inodes.key_of(ino) is None:
-            for h in self._handles.values():
-                if isinstance(h, FileHandle) and h.ino == ino:
-                    return self._attr(ino, Node("", False, h.info), None)
-        node, tree = await self._node(self._key(ino))
+            held = self._held_attr(ino)
+            if held is not None:
+                return held
+        try:
+            node, tree = await self._node(self._key(ino))
+        except FsError as e:
+            # the name vanished (deleted by another client) while the file is open: its
+            # readers keep the version they have (then ESTALE), as after a local unlink
+            held = self._held_attr(ino) if e.errno == errno.ENOENT else None
+            if held is None:
+                raise
+            return held
         return self._attr(ino, node, tree)
+
+    def _held_attr(self, ino: int) -> Attr | None:
+        """Attributes of ``ino`` from an open handle's version (None if it has none)."""
+        for h in self._handles.values():
+            if isinstance(h, FileHandle) and h.ino == ino:
+                return self._attr(ino, Node("", False, h.info), None)
+        return None
 
     async def lookup(self, parent: int, name: str) -> Attr:
         """The attributes of ``name`` in ``parent``; adds one lookup to its inode."""
