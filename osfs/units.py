@@ -7,6 +7,7 @@ import re
 _SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B?)\s*", re.IGNORECASE)
 _SIZE_POW = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
 
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d|w|y)")
 _DURATION_SECONDS = {
     "ns": 1e-9,
@@ -43,10 +44,8 @@ def parse_duration(text: str) -> float:
     ``0`` means none. Raises ``ValueError`` with a message naming the bad text.
     """
     t = text.strip().lower()
-    try:
+    if _NUMBER_RE.fullmatch(t):
         return float(t)
-    except ValueError:
-        pass
     pos, total = 0, 0.0
     for m in _DURATION_RE.finditer(t):
         if m.start() != pos:
