@@ -47,6 +47,12 @@ def _add_mount_arguments(p: argparse.ArgumentParser) -> None:
     fs.add_argument("--allow-other", action="store_true", help="let other users use the mount")
     fs.add_argument("--default-permissions", action="store_true", help="let the kernel check modes")
     fs.add_argument("--attr-timeout", default="1s", metavar="DURATION", help="kernel attribute cache (1s)")
+    fs.add_argument(
+        "--timeout",
+        default="10s",
+        metavar="DURATION",
+        help="how long one request to the server may take before the operation fails with EIO (10s)",
+    )
     bd = p.add_argument_group("buckets created with mkdir at the root")
     bd.add_argument("--bucket-storage", default="file", choices=["file", "memory"], help="(file)")
     bd.add_argument("--bucket-replicas", type=int, default=1, help="(1)")
@@ -105,6 +111,7 @@ _O_VALUES = {
     "gid",
     "umask",
     "attr_timeout",
+    "timeout",
     "log_level",
     "log_file",
     "metrics_port",
@@ -224,6 +231,7 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         cache_size = parse_size(str(ns.cache_size))
         umask = int(str(ns.umask), 8)
         attr_timeout = parse_duration(str(ns.attr_timeout))
+        request_timeout = parse_duration(str(ns.timeout))
         defaults = BucketDefaults(
             storage=ns.bucket_storage,
             replicas=int(ns.bucket_replicas),
@@ -239,6 +247,8 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         raise UsageError(f"--chunk-size must be between 1K and 8M, not {ns.chunk_size}")
     if cache_size < 0:
         raise UsageError("--cache-size must be a size, not unlimited")
+    if not 0 < request_timeout <= 3600:
+        raise UsageError(f"--timeout must be more than 0 and at most 1h, not {ns.timeout}")
     if not 0 <= umask <= 0o777:
         raise UsageError(f"--umask must be octal 000-777, not {ns.umask}")
     if defaults.storage not in ("file", "memory"):
@@ -265,7 +275,7 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         fs = replace(fs, gid=int(ns.gid))
     if ns.spool_dir:
         fs = replace(fs, spool_dir=Path(ns.spool_dir))
-    connect = connect_options(ns, env)
+    connect = replace(connect_options(ns, env), request_timeout=request_timeout)
     fsname = "osfs"
     if connect.servers and len(connect.servers) == 1 and "," not in connect.servers[0]:
         fsname = (f"{ns.bucket}@" if ns.bucket else "") + connect.servers[0]

@@ -86,3 +86,11 @@ def test_mount_helper_translates_spec(monkeypatch):
     ]
     assert cli.mount_helper_main(["embedded", "/mnt/e", "-n"]) == 0
     assert seen[-1] == ["mount", "/mnt/e"]
+
+
+def test_request_timeout_is_settable():
+    assert options().connect.request_timeout == 10.0
+    assert options("--timeout", "2s").connect.request_timeout == 2.0
+    assert options("-o", "timeout=500ms").connect.request_timeout == 0.5
+    with pytest.raises(cli.UsageError, match="--timeout"):
+        options("--timeout", "0")
