@@ -314,23 +314,36 @@ class Conn:
         """
         self.check_open()
         if self._ack_prefix is None:
-            prefix = self.nc.new_inbox() + "."
-            try:
-                await self.nc.subscribe(prefix + "*", cb=self._on_ack)
-            except BaseException as exc:
-                raise map_error(exc) from exc
-            self._ack_prefix = prefix
-        self._ack_seq += 1
-        token = str(self._ack_seq)
+            self._ack_prefix = await self._reply_inbox(self._on_ack)
+        token = self._next_token()
         fut: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
         self._acks[token] = fut
         fut.add_done_callback(lambda _f: self._acks.pop(token, None))
+        await self._publish_for(fut, subject, data, self._ack_prefix + token)
+        return fut
+
+    async def _reply_inbox(self, cb) -> str:  # type: ignore[no-untyped-def]
+        """Subscribe ``cb`` to a fresh wildcard inbox; return its prefix (ending in ".")."""
+        prefix = self.nc.new_inbox() + "."
         try:
-            await self.nc.publish(subject, data, reply=self._ack_prefix + token)
+            await self.nc.subscribe(prefix + "*", cb=cb)
+        except BaseException as exc:
+            raise map_error(exc) from exc
+        return prefix
+
+    def _next_token(self) -> str:
+        self._ack_seq += 1
+        return str(self._ack_seq)
+
+    async def _publish_for(
+        self, fut: asyncio.Future, subject: str, data: bytes | memoryview, reply: str
+    ) -> None:
+        """Publish a request whose answer completes ``fut``; cancel ``fut`` if it cannot go."""
+        try:
+            await self.nc.publish(subject, data, reply=reply)
         except BaseException as exc:
             fut.cancel()
             raise map_error(exc) from exc
-        return fut
 
     async def batch_get(
         self, stream: str, subject: str, first_seq: int, count: int
@@ -351,22 +364,12 @@ class Conn:
     async def _pipelined(self, subject: str, payload: bytes) -> asyncio.Future:
         self.check_open()
         if self._batch_prefix is None:
-            prefix = self.nc.new_inbox() + "."
-            try:
-                await self.nc.subscribe(prefix + "*", cb=self._on_batch)
-            except BaseException as exc:
-                raise map_error(exc) from exc
-            self._batch_prefix = prefix
-        self._ack_seq += 1
-        token = str(self._ack_seq)
+            self._batch_prefix = await self._reply_inbox(self._on_batch)
+        token = self._next_token()
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._batches[token] = (fut, [])
         fut.add_done_callback(lambda _f: self._batches.pop(token, None))
-        try:
-            await self.nc.publish(subject, payload, reply=self._batch_prefix + token)
-        except BaseException as exc:
-            fut.cancel()
-            raise map_error(exc) from exc
+        await self._publish_for(fut, subject, payload, self._batch_prefix + token)
         return fut
 
     async def _on_batch(self, msg: Msg) -> None:

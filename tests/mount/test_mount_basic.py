@@ -6,12 +6,12 @@ import asyncio
 import errno
 import hashlib
 import os
-import subprocess
 import time
 
 import nats
 import pytest
 from mountkit import requires_fuse
+from semkit import sh, wait_for
 
 pytestmark = [pytest.mark.mount, requires_fuse]
 
@@ -27,20 +27,6 @@ def peer(nats_url: str, fn):
             await nc.close()
 
     return asyncio.run(run())
-
-
-def sh(*cmd: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, check=check, **kw)
-
-
-def wait_for(pred, timeout: float = 10.0, interval: float = 0.05) -> bool:
-    """Poll ``pred`` until true; coherence is asynchronous, so tests wait for a state, not a time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(interval)
-    return bool(pred())
 
 
 def test_root_lists_buckets_made_by_others(mnt, nats_url, bucket_name):
