@@ -3,9 +3,11 @@
 Prints MB/s (10^6 bytes/s), rates and ratios, medians over ``--rounds``:
 
 * time to mount (embedded server, and an external server);
-* ``cp`` of a file into the mount vs nats-py ``ObjectStore.put`` of the same file;
+* ``cp`` of a file into the mount (1 MiB writes) vs nats-py ``ObjectStore.put`` of the
+  same file and vs a raw pipelined publish loop of its 128 KiB chunks (16 acks in flight);
+  and ``shutil.copyfile`` into it (``sendfile``: the kernel writes 64 KiB at a time);
 * ``cp`` of the object out of a fresh mount (cold chunk cache) vs nats-py
-  ``ObjectStore.get(writeinto=file)``;
+  ``ObjectStore.get(writeinto=file)`` and vs a raw Direct Get loop (16 in flight);
 * cold random 4 KiB reads per second at queue depth 1 and 16 (fresh mount; every offset
   read once; ``POSIX_FADV_RANDOM`` so the kernel reads nothing ahead);
 * ``ls -l`` and ``stat`` of every file in a bucket of ``--objects`` objects (fresh mount);
@@ -13,7 +15,8 @@ Prints MB/s (10^6 bytes/s), rates and ratios, medians over ``--rounds``:
 * peak RSS of the osfs process after copying ``--rss-mib`` MiB in and out;
 * delay from a put by another client (nats-py) to its visibility in the mount.
 
-Needs root and /dev/fuse. Usage: ``python bench/bench_mount.py [--size-mib 256] [--quick]``.
+Needs root and /dev/fuse. Usage: ``python bench/bench_mount.py [--size-mib 256] [--quick]
+[--only stream,rand,...]``; ``--only`` picks groups of figures (see ``--help``).
 """
 
 from __future__ import annotations
@@ -34,11 +37,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nats
+from bench_store import Results, raw_publish_get
 
 from osfs.embedded import EmbeddedServer
 from osfs.mount import pid_file
 
 MB = 1e6
+#: Chunk size of the raw baselines: osfs's default.
+RAW_CHUNK = 128 * 1024
+#: Groups of figures ``--only`` can pick.
+GROUPS = ("mount", "stream", "rand", "ls", "small", "vis", "rss")
 
 
 def osfs(*args: str, env: dict | None = None) -> None:
@@ -102,6 +110,27 @@ def nats_py_put_get(url: str, bucket: str, src: Path, dst: Path) -> tuple[float,
         return put_s, get_s
 
     return peer(url, run)
+
+
+def raw_loops(url: str, src: Path) -> tuple[float, float]:
+    """MB/s of a raw pipelined publish loop and a raw Direct Get loop (16 in flight) of ``src``."""
+    res = Results()
+    data = src.read_bytes()
+    asyncio.run(raw_publish_get(url, None, data, RAW_CHUNK, res))
+    return res.get("raw publish, 16 acks in flight", RAW_CHUNK), res.get(
+        "raw direct get by seq, 16 in flight", RAW_CHUNK
+    )
+
+
+def delete_buckets(url: str, buckets: list[str]) -> None:
+    """Delete ``buckets`` (those that exist) from the server."""
+
+    async def run(js):
+        for b in buckets:
+            with contextlib.suppress(Exception):
+                await js.delete_object_store(b)
+
+    peer(url, run)
 
 
 def random_reads(path: Path, size: int, depth: int, seconds: float) -> float:
@@ -201,11 +230,23 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="repetitions of the streaming figures (3)")
     ap.add_argument("--quick", action="store_true", help="small sizes, one round (a smoke run)")
     ap.add_argument("--server", help="use this server instead of starting one")
+    ap.add_argument(
+        "--only",
+        default=",".join(GROUPS),
+        help="comma-separated groups: mount (time to mount), stream (cp in/out and their baselines), "
+        "rand (random reads), ls (ls -lR and find), small (cp -r of small files), "
+        "vis (visibility of remote puts), rss (peak RSS); default all",
+    )
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    if only - set(GROUPS):
+        ap.error(f"unknown groups {sorted(only - set(GROUPS))}; choose from {', '.join(GROUPS)}")
     if args.quick:
         args.size_mib, args.rss_mib, args.objects, args.rounds = 32, 64, 500, 1
     work = Path(tempfile.mkdtemp(prefix="osfs-bench-"))
     server = None
+    url = ""
+    made: list[str] = []  # buckets to delete at the end
     res: dict[str, list[float]] = {}
 
     def add(key: str, value: float) -> None:
@@ -227,114 +268,154 @@ def main() -> None:
                 f.write(os.urandom(1 << 20))
         mnt = work / "mnt"
         mnt.mkdir()
+        # bucket names of this run (a shared --server may hold those of earlier runs)
+        tag = f"{os.getpid()}"
+        many, smallb, rssb = f"many{tag}", f"smallb{tag}", f"rss{tag}"
+        made.extend([many, smallb, rssb])
         xdg = {"XDG_DATA_HOME": str(work / "xdg"), "NATS_URL": ""}
 
         for r in range(args.rounds):
-            t = timed(lambda: osfs("mount", str(mnt), env=xdg))
-            osfs("umount", str(mnt), env=xdg)
-            add("mount_embedded", t)
-            t = timed(lambda: osfs("mount", str(mnt), "--server", url))
-            osfs("umount", str(mnt))
-            add("mount_external", t)
-            py_put, py_get = nats_py_put_get(url, f"py{r}", src, work / "py.out")
-            add("py_put", nbytes / py_put / MB)
-            add("py_get", nbytes / py_get / MB)
-            bucket = f"bench{r}"
+            if "mount" in only:
+                t = timed(lambda: osfs("mount", str(mnt), env=xdg))
+                osfs("umount", str(mnt), env=xdg)
+                add("mount_embedded", t)
+                t = timed(lambda: osfs("mount", str(mnt), "--server", url))
+                osfs("umount", str(mnt))
+                add("mount_external", t)
+            if not only & {"stream", "rand"}:
+                continue
+            bucket = f"bench{tag}r{r}"
+            made.append(bucket)
+            if "stream" in only:
+                py_put, py_get = nats_py_put_get(url, f"py{r}", src, work / "py.out")
+                add("py_put", nbytes / py_put / MB)
+                add("py_get", nbytes / py_get / MB)
+                raw_put, raw_get = raw_loops(url, src)
+                add("raw_put", raw_put)
+                add("raw_get", raw_get)
             with mounted(mnt, url):
                 (mnt / bucket).mkdir()
                 drop_page_cache(src)
-                target = mnt / bucket / "f.bin"
-                add("cp_in", nbytes / timed(lambda t=target: shutil.copyfile(src, t)) / MB)
-            with mounted(mnt, url):
-                out = work / "out.bin"
-                cmd = ["cp", str(mnt / bucket / "f.bin"), str(out)]
-                add("cat_out", nbytes / timed(lambda c=cmd: subprocess.run(c, check=True)) / MB)
-                subprocess.run(["cmp", str(src), str(out)], check=True)
-            for depth in (1, 16):
+                cmd = ["cp", str(src), str(mnt / bucket / "f.bin")]
+                add("cp_in", nbytes / timed(lambda c=cmd: subprocess.run(c, check=True)) / MB)
+                if "stream" in only:  # sendfile: the kernel splits it into 64 KiB writes
+                    drop_page_cache(src)
+                    target = mnt / bucket / "g.bin"
+                    add("copyfile_in", nbytes / timed(lambda t=target: shutil.copyfile(src, t)) / MB)
+            if "stream" in only:
                 with mounted(mnt, url):
-                    add(f"rand_qd{depth}", random_reads(mnt / bucket / "f.bin", nbytes, depth, 5.0))
+                    out = work / "out.bin"
+                    cmd = ["cp", str(mnt / bucket / "f.bin"), str(out)]
+                    add("cat_out", nbytes / timed(lambda c=cmd: subprocess.run(c, check=True)) / MB)
+                    subprocess.run(["cmp", str(src), str(out)], check=True)
+                    out.unlink()
+            if "rand" in only:
+                for depth in (1, 16):
+                    with mounted(mnt, url):
+                        add(f"rand_qd{depth}", random_reads(mnt / bucket / "f.bin", nbytes, depth, 5.0))
             with mounted(mnt, url):
                 shutil.rmtree(mnt / bucket)
 
-        make_small_objects(url, "many", args.objects)
-        with mounted(mnt, url):
-            add(
-                "ls_l",
-                timed(
-                    lambda: subprocess.run(
-                        ["ls", "-lR", str(mnt / "many")], check=True, stdout=subprocess.DEVNULL
-                    )
-                ),
-            )
-        with mounted(mnt, url):
-            add(
-                "find_stat",
-                timed(
-                    lambda: subprocess.run(
-                        ["find", str(mnt / "many"), "-type", "f", "-printf", "%s %T@\n"],
-                        check=True,
-                        stdout=subprocess.DEVNULL,
-                    )
-                ),
-            )
-        small = work / "small"
-        small.mkdir()
-        for i in range(1000):
-            (small / f"s{i:04d}").write_bytes(os.urandom(4096))
-        with mounted(mnt, url):
-            (mnt / "smallb").mkdir()
-            add(
-                "cp_r_small",
-                timed(lambda: subprocess.run(["cp", "-r", str(small), str(mnt / "smallb")], check=True)),
-            )
-        with mounted(mnt, url):
-            add("visibility", 0.0)
-            res["visibility"] = visibility_delays(url, mnt, "smallb", 50)
-        big = work / "big.bin"
-        with open(big, "wb") as f:
-            for _ in range(args.rss_mib):
-                f.write(os.urandom(1 << 20))
-        with mounted(mnt, url):
-            (mnt / "rss").mkdir()
-            shutil.copyfile(big, mnt / "rss" / "big.bin")
-            subprocess.run(["cp", str(mnt / "rss" / "big.bin"), str(work / "big.out")], check=True)
-            add("rss", peak_rss_mib(mnt))
+        if "ls" in only:
+            make_small_objects(url, many, args.objects)
+            with mounted(mnt, url):
+                add(
+                    "ls_l",
+                    timed(
+                        lambda: subprocess.run(
+                            ["ls", "-lR", str(mnt / many)], check=True, stdout=subprocess.DEVNULL
+                        )
+                    ),
+                )
+            with mounted(mnt, url):
+                add(
+                    "find_stat",
+                    timed(
+                        lambda: subprocess.run(
+                            ["find", str(mnt / many), "-type", "f", "-printf", "%s %T@\n"],
+                            check=True,
+                            stdout=subprocess.DEVNULL,
+                        )
+                    ),
+                )
+        if only & {"small", "vis"}:
+            small = work / "small"
+            small.mkdir()
+            for i in range(1000):
+                (small / f"s{i:04d}").write_bytes(os.urandom(4096))
+            with mounted(mnt, url):
+                (mnt / smallb).mkdir()
+                add(
+                    "cp_r_small",
+                    timed(lambda: subprocess.run(["cp", "-r", str(small), str(mnt / smallb)], check=True)),
+                )
+        if "vis" in only:
+            with mounted(mnt, url):
+                res["visibility"] = visibility_delays(url, mnt, smallb, 50)
+        if "rss" in only:
+            big = work / "big.bin"
+            with open(big, "wb") as f:
+                for _ in range(args.rss_mib):
+                    f.write(os.urandom(1 << 20))
+            with mounted(mnt, url):
+                (mnt / rssb).mkdir()
+                shutil.copyfile(big, mnt / rssb / "big.bin")
+                subprocess.run(["cp", str(mnt / rssb / "big.bin"), str(work / "big.out")], check=True)
+                add("rss", peak_rss_mib(mnt))
+        report(args, url, res)
+    finally:
+        if server is not None:
+            server.stop()
+        elif url:
+            delete_buckets(url, made)
+        shutil.rmtree(work, ignore_errors=True)
 
-        def ratio(a: str, b: str) -> str:
-            return f"{med(a) / med(b):6.2f}x"
 
-        print(
-            f"osfs mount benchmark — server {url}, {args.size_mib} MiB file, {args.rounds} round(s), medians"
-        )
+def report(args: argparse.Namespace, url: str, res: dict[str, list[float]]) -> None:
+    """Print the medians of the figures measured (groups not run are left out)."""
+
+    def med(key: str) -> float:
+        return statistics.median(res[key])
+
+    def ratio(a: str, b: str) -> str:
+        return f"{med(a) / med(b):6.2f}x"
+
+    print(f"osfs mount benchmark — server {url}, {args.size_mib} MiB file, {args.rounds} round(s), medians")
+    if "mount_embedded" in res:
         print(f"  mount, embedded server      {med('mount_embedded'):8.2f} s")
         print(f"  mount, external server      {med('mount_external'):8.2f} s")
+    if "py_put" in res:
         print(
-            f"  cp into the mount           {med('cp_in'):8.1f} MB/s   nats-py put {med('py_put'):7.1f} MB/s"
-            f"   {ratio('cp_in', 'py_put')}"
+            f"  cp into the mount           {med('cp_in'):8.1f} MB/s"
+            f"   nats-py put {med('py_put'):7.1f} MB/s {ratio('cp_in', 'py_put')}"
+            f"   raw publish loop {med('raw_put'):7.1f} MB/s {ratio('cp_in', 'raw_put')}"
+        )
+        print(
+            f"  shutil.copyfile into it     {med('copyfile_in'):8.1f} MB/s"
+            f"   (sendfile: 64 KiB writes)  {ratio('copyfile_in', 'raw_put')} of the raw publish loop"
         )
         print(
             f"  cp out of the mount (cold)  {med('cat_out'):8.1f} MB/s"
-            f"   nats-py get {med('py_get'):7.1f} MB/s"
-            f"   {ratio('cat_out', 'py_get')}"
+            f"   nats-py get {med('py_get'):7.1f} MB/s {ratio('cat_out', 'py_get')}"
+            f"   raw direct get loop {med('raw_get'):7.1f} MB/s {ratio('cat_out', 'raw_get')}"
         )
+    if "rand_qd1" in res:
         print(f"  random 4 KiB reads, QD1     {med('rand_qd1'):8.0f} /s")
         print(f"  random 4 KiB reads, QD16    {med('rand_qd16'):8.0f} /s")
+    if "ls_l" in res:
         print(f"  ls -lR of {args.objects} objects    {med('ls_l'):8.2f} s")
         print(f"  find -printf (stat) of them {med('find_stat'):8.2f} s")
-        print(
-            f"  cp -r of 1000 x 4 KiB       {med('cp_r_small'):8.2f} s"
-            f"   ({1000 / med('cp_r_small'):.0f} files/s)"
-        )
+    if "cp_r_small" in res:
+        rate = 1000 / med("cp_r_small")
+        print(f"  cp -r of 1000 x 4 KiB       {med('cp_r_small'):8.2f} s   ({rate:.0f} files/s)")
+    if "visibility" in res:
         vis = res["visibility"]
         print(
             f"  visibility of a remote put  median {statistics.median(vis) * 1000:.0f} ms, "
             f"max {max(vis) * 1000:.0f} ms over {len(vis)}"
         )
+    if "rss" in res:
         print(f"  peak RSS after {args.rss_mib} MiB in+out {med('rss'):6.0f} MiB")
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

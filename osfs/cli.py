@@ -40,6 +40,12 @@ def _add_mount_arguments(p: argparse.ArgumentParser) -> None:
     fs.add_argument("--read-only", "-r", action="store_true", help="refuse every change (EROFS)")
     fs.add_argument("--chunk-size", default="128K", metavar="SIZE", help="chunk size of new objects (128K)")
     fs.add_argument("--cache-size", default="256M", metavar="SIZE", help="memory for cached chunks (256M)")
+    fs.add_argument(
+        "--disk-cache",
+        metavar="DIR",
+        help="also cache chunks on disk in DIR, kept across mounts (one mount per DIR; none)",
+    )
+    fs.add_argument("--disk-cache-size", default="1G", metavar="SIZE", help="bound of the disk cache (1G)")
     fs.add_argument("--spool-dir", metavar="DIR", help="where files written out of order are spooled")
     fs.add_argument("--uid", type=int, help="owner of files without one of their own (you)")
     fs.add_argument("--gid", type=int, help="group of files without one of their own (yours)")
@@ -52,6 +58,13 @@ def _add_mount_arguments(p: argparse.ArgumentParser) -> None:
         default="10s",
         metavar="DURATION",
         help="how long one request to the server may take before the operation fails with EIO (10s)",
+    )
+    fs.add_argument(
+        "--orphan-grace",
+        default="1h",
+        metavar="DURATION",
+        help="at start, purge chunks that no object names (left by uploads that never finished) once "
+        "older than this; off: never (1h)",
     )
     bd = p.add_argument_group("buckets created with mkdir at the root")
     bd.add_argument("--bucket-storage", default="file", choices=["file", "memory"], help="(file)")
@@ -106,12 +119,15 @@ _O_VALUES = {
     "data_dir",
     "chunk_size",
     "cache_size",
+    "disk_cache",
+    "disk_cache_size",
     "spool_dir",
     "uid",
     "gid",
     "umask",
     "attr_timeout",
     "timeout",
+    "orphan_grace",
     "log_level",
     "log_file",
     "metrics_port",
@@ -229,9 +245,12 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
     try:
         chunk_size = parse_size(str(ns.chunk_size))
         cache_size = parse_size(str(ns.cache_size))
+        disk_cache_size = parse_size(str(ns.disk_cache_size))
         umask = int(str(ns.umask), 8)
         attr_timeout = parse_duration(str(ns.attr_timeout))
         request_timeout = parse_duration(str(ns.timeout))
+        grace = str(ns.orphan_grace).strip()
+        orphan_grace = None if grace.lower() == "off" else parse_duration(grace)
         defaults = BucketDefaults(
             storage=ns.bucket_storage,
             replicas=int(ns.bucket_replicas),
@@ -247,6 +266,8 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         raise UsageError(f"--chunk-size must be between 1K and 8M, not {ns.chunk_size}")
     if cache_size < 0:
         raise UsageError("--cache-size must be a size, not unlimited")
+    if disk_cache_size <= 0:
+        raise UsageError(f"--disk-cache-size must be a positive size, not {ns.disk_cache_size}")
     if not 0 < request_timeout <= 3600:
         raise UsageError(f"--timeout must be more than 0 and at most 1h, not {ns.timeout}")
     if not 0 <= umask <= 0o777:
@@ -275,6 +296,8 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         fs = replace(fs, gid=int(ns.gid))
     if ns.spool_dir:
         fs = replace(fs, spool_dir=Path(ns.spool_dir))
+    if ns.disk_cache:
+        fs = replace(fs, disk_cache=Path(ns.disk_cache).absolute(), disk_cache_size=disk_cache_size)
     connect = replace(connect_options(ns, env), request_timeout=request_timeout)
     fsname = "osfs"
     if connect.servers and len(connect.servers) == 1 and "," not in connect.servers[0]:
@@ -291,6 +314,7 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         data_dir=Path(ns.data_dir) if ns.data_dir else None,
         fsname=fsname,
         metrics_port=int(ns.metrics_port) if ns.metrics_port is not None else None,
+        orphan_grace=orphan_grace,
     )
 
 

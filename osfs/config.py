@@ -58,6 +58,8 @@ class FsOptions:
       mode in the object metadata (defaults: the mounting user, 022).
     * ``chunk_size``: chunk size of new objects (128 KiB, like every official client).
     * ``cache_size``: bytes of chunk data kept in memory.
+    * ``disk_cache``/``disk_cache_size``: a directory for a second chunk cache on disk,
+      bounded in bytes (None: no disk cache).
     * ``spool_dir``: where writers that seek spool their data (removed after upload).
     * ``attr_timeout``/``entry_timeout``: how long the kernel may cache what we told it.
     """
@@ -69,6 +71,8 @@ class FsOptions:
     umask: int = 0o022
     chunk_size: int = DEFAULT_CHUNK_SIZE
     cache_size: int = 256 * 1024 * 1024
+    disk_cache: Path | None = None
+    disk_cache_size: int = 1024 * 1024 * 1024
     spool_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
     attr_timeout: float = 1.0
     entry_timeout: float = 1.0
@@ -90,4 +94,5 @@ class MountOptions:
     data_dir: Path | None = None  # embedded server's data (default: $XDG_DATA_HOME/osfs)
     fsname: str = "osfs"
     metrics_port: int | None = None  # serve Prometheus text on 127.0.0.1:PORT/metrics
+    orphan_grace: float | None = 3600.0  # at start, purge chunks no meta names older than this (None: never)
     embedded: bool = False  # set by the mount itself when it runs the embedded server

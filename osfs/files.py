@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 META_MTIME = "osfs-mtime"
 
 
+#: Times an ``open`` starts over when renames keep moving its inode.
+OPEN_ATTEMPTS = 5
+
+
 def _wants_write(flags: int) -> bool:
     return flags & (os.O_WRONLY | os.O_RDWR) != 0
 
@@ -48,24 +52,31 @@ class FileOpsMixin:
         """Open ``ino``. An inode whose name was just unlinked or replaced (the kernel
         resolved the name before the change) opens its last version for reading, as a
         local file system would (``ESTALE`` on read if that version's chunks are already
-        purged); for writing it is ``ENOENT``."""
-        orphan = self._orphans.get(ino) if self.inodes.key_of(ino) is None else None
-        if orphan is not None and not _wants_write(flags):
-            fh = self._new_handle(ino, False, False, orphan)
-            # pinned: the kernel knows this inode with the old version's size, so if that
-            # version's chunks are already gone the reader gets ESTALE, never a mix
-            self._file_handle(fh).served = True
-            return OpenReply(fh, False)
-        key = self._key(ino)
-        node, _ = await self._node(key)
-        if node.is_dir:
-            raise FsError(errno.EISDIR)
-        if node.info is not None and node.info.link is not None:
-            raise FsError(errno.ELOOP)
+        purged); for writing it is ``ENOENT``. A rename that moves the inode while the
+        open waits on the store makes the open start over, so the version opened is
+        always the one the inode stands for when the open returns."""
         writable = _wants_write(flags)
-        if writable and self.options.read_only:
-            raise fail(errno.EROFS, "open", key[1], "read-only mount")
-        info = await self._fresh_info(key, node)
+        for _attempt in range(OPEN_ATTEMPTS):
+            orphan = self._orphans.get(ino) if self.inodes.key_of(ino) is None else None
+            if orphan is not None and not writable:
+                fh = self._new_handle(ino, False, False, orphan)
+                # pinned: the kernel knows this inode with the old version's size, so if that
+                # version's chunks are already gone the reader gets ESTALE, never a mix
+                self._file_handle(fh).served = True
+                return OpenReply(fh, False)
+            key = self._key(ino)
+            node, _ = await self._node(key)
+            if node.is_dir:
+                raise FsError(errno.EISDIR)
+            if node.info is not None and node.info.link is not None:
+                raise FsError(errno.ELOOP)
+            if writable and self.options.read_only:
+                raise fail(errno.EROFS, "open", key[1], "read-only mount")
+            info = await self._fresh_info(key, node)
+            if self.inodes.key_of(ino) == key:
+                break
+        else:
+            raise fail(errno.ESTALE, "open", str(ino), "the file kept being renamed during the open")
         keep_cache = info is not None and ino not in self._writers and self._last_nuid.get(ino) == info.nuid
         if info is not None:
             self._last_nuid[ino] = info.nuid
@@ -350,7 +361,10 @@ class FileOpsMixin:
                 if self._write_handles.get(ino, 0) == 0 and self._writers.get(ino) is writer:
                     del self._writers[ino]
                     self._writer_locks.pop(ino, None)
-                    self._view(writer.bucket).set_pending(writer.name, None)
+                    if not writer.unlinked:
+                        # an unlinked writer's name may already hold a new file's placeholder
+                        # (the kernel sends RELEASE without waiting for it)
+                        self._view(writer.bucket).set_pending(writer.name, None)
                     await writer.close()
 
     async def setattr(

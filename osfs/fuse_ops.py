@@ -232,8 +232,16 @@ class FuseOps(pyfuse3.Operations):
         return out
 
     # ----- extended attributes -------------------------------------------------------------
-    @_translated
     async def getxattr(self, inode: int, name: bytes, ctx: Any) -> bytes:
+        if not name.startswith(b"user."):
+            # The kernel asks for security.capability before every write (it caches no
+            # answer), ls -l for SELinux labels and ACLs of every file: only user.*
+            # attributes exist, so answer as the core does without entering it.
+            raise pyfuse3.FUSEError(errno.ENOTSUP)
+        return await self._getxattr(inode, name)
+
+    @_translated
+    async def _getxattr(self, inode: int, name: bytes) -> bytes:
         return await self.fs.getxattr(inode, os.fsdecode(name))
 
     @_translated

@@ -27,6 +27,7 @@ from .fuse_ops import FuseOps
 log = logging.getLogger(__name__)
 
 STATS_XATTR = "user.osfs.stats"
+_STATS_XATTR_B = STATS_XATTR.encode()
 
 #: errnos that are answers, not failures (a missing name, a non-empty directory, …).
 _NOT_FAILURES = {errno.ENOENT, errno.ENODATA, errno.EEXIST, errno.ENOTEMPTY, errno.ENOTSUP, errno.ERANGE}
@@ -52,7 +53,10 @@ def snapshot(ops: StatsOps) -> dict[str, Any]:
     Keys: ``uptime_s``, ``bytes_read``, ``bytes_written``, ``reads``, ``writes``,
     ``uploads`` (files published), ``uploads_in_flight`` (open files with unpublished data),
     ``errors`` (failed I/O requests), ``last_error``, ``cache_hits``, ``chunk_fetches``,
-    ``cache_hit_rate`` (0..1, null before the first read), ``cache_bytes``, ``cache_limit``.
+    ``cache_hit_rate`` (0..1, null before the first read), ``cache_bytes``, ``cache_limit``,
+    ``digests_verified`` / ``digest_failures`` (versions read in order whose SHA-256 digest
+    matched / did not match), ``disk_cache_hits``, ``disk_cache_bytes`` and
+    ``disk_cache_limit`` (0 without ``--disk-cache``).
     """
     c = ops.counters
     store = ops.fs.store
@@ -74,6 +78,11 @@ def snapshot(ops: StatsOps) -> dict[str, Any]:
         "cache_hit_rate": round(hits / (hits + fetches), 4) if hits + fetches else None,
         "cache_bytes": int(getattr(store, "cache_bytes", 0)),
         "cache_limit": int(getattr(store, "cache_limit", 0)),
+        "digests_verified": int(getattr(stats, "verified", 0)),
+        "digest_failures": int(getattr(stats, "digest_failures", 0)),
+        "disk_cache_hits": int(getattr(stats, "disk_hits", 0)),
+        "disk_cache_bytes": int(getattr(store, "disk_cache_bytes", 0)),
+        "disk_cache_limit": int(getattr(store, "disk_cache_limit", 0)),
     }
 
 
@@ -151,18 +160,18 @@ class StatsOps(FuseOps):
         await self._counted("rmdir", super().rmdir(parent_inode, name, ctx))
 
     async def getxattr(self, inode: int, name: bytes, ctx: Any) -> bytes:
-        if inode == pyfuse3.ROOT_INODE and name == STATS_XATTR.encode():
+        if inode == pyfuse3.ROOT_INODE and name == _STATS_XATTR_B:
             return json.dumps(snapshot(self), sort_keys=True).encode()
         return await super().getxattr(inode, name, ctx)
 
     async def listxattr(self, inode: int, ctx: Any) -> list[bytes]:
         names = await super().listxattr(inode, ctx)
         if inode == pyfuse3.ROOT_INODE:
-            names.append(STATS_XATTR.encode())
+            names.append(_STATS_XATTR_B)
         return names
 
     async def setxattr(self, inode: int, name: bytes, value: bytes, ctx: Any) -> None:
-        if inode == pyfuse3.ROOT_INODE and name == STATS_XATTR.encode():
+        if inode == pyfuse3.ROOT_INODE and name == _STATS_XATTR_B:
             raise pyfuse3.FUSEError(errno.EPERM)
         await super().setxattr(inode, name, value, ctx)
 
@@ -181,6 +190,11 @@ _HELP = {
     "chunk_fetches": ("counter", "Chunks fetched from the server."),
     "cache_bytes": ("gauge", "Bytes of chunk data in the cache."),
     "cache_limit": ("gauge", "Bound of the chunk cache in bytes."),
+    "digests_verified": ("counter", "Versions read in order whose digest matched."),
+    "digest_failures": ("counter", "Versions read in order whose digest did not match."),
+    "disk_cache_hits": ("counter", "Chunk reads served from the disk cache."),
+    "disk_cache_bytes": ("gauge", "Bytes of chunk data in the disk cache."),
+    "disk_cache_limit": ("gauge", "Bound of the disk cache in bytes (0: none)."),
     "uptime_s": ("gauge", "Seconds since the mount started."),
 }
 

@@ -1,5 +1,6 @@
 """Lifecycle of a mount, in one place: checks → (daemon) → server → store → filesystem →
-pyfuse3 → signals → readiness → unmount → flush → shutdown.
+pyfuse3 → signals → readiness (then, in the background, one sweep of orphaned chunks) →
+unmount → flush → shutdown.
 
 ``mount()`` returns the process exit code. Without ``foreground`` the process forks; the
 parent returns only when the child reports the mount answers (exit 0) or why it failed
@@ -24,7 +25,7 @@ from pathlib import Path
 import pyfuse3
 import trio
 
-from .config import ConnectOptions, MountOptions
+from .config import ConnectOptions, FsOptions, MountOptions
 from .embedded import DataDirInUse, EmbeddedServerError, default_data_dir, embedded_for
 
 log = logging.getLogger("osfs")
@@ -154,11 +155,18 @@ def setup_logging(opts: MountOptions, daemon: bool) -> None:
 # ----- the trio side ---------------------------------------------------------------------
 
 
-async def _connect(connect: ConnectOptions, cache_size: int):  # -> ObjectStore
+async def _connect(connect: ConnectOptions, fs: FsOptions):  # -> ObjectStore
     from .connect import ConnectError, open_store
+    from .store.disk_cache import DiskCache, DiskCacheError
 
+    disk = None
+    if fs.disk_cache is not None:
+        try:
+            disk = await trio.to_thread.run_sync(DiskCache, fs.disk_cache, fs.disk_cache_size)
+        except DiskCacheError as exc:
+            raise MountError(str(exc)) from exc
     try:
-        return await open_store(connect, cache_size=cache_size)
+        return await open_store(connect, cache_size=fs.cache_size, disk_cache=disk)
     except ConnectError as exc:
         raise MountError(str(exc)) from exc
 
@@ -195,11 +203,12 @@ async def _serve(opts: MountOptions, on_ready) -> None:
             raise MountError(
                 f"cannot serve metrics on 127.0.0.1:{opts.metrics_port}: {exc.strerror}"
             ) from exc
-    store = await _connect(opts.connect, opts.fs.cache_size)
+    store = await _connect(opts.connect, opts.fs)
     try:
         fs = Filesystem(store, opts.fs)
         fs.mountpoint = str(opts.mountpoint)
         ops = StatsOps(fs)
+        started = trio.current_time()  # no upload of this mount starts before this
         try:
             pyfuse3.init(ops, str(opts.mountpoint), _fuse_options(opts))
         except RuntimeError as exc:
@@ -225,6 +234,8 @@ async def _serve(opts: MountOptions, on_ready) -> None:
                 log.info("mounted %s at %s", _where(opts), opts.mountpoint)
                 on_ready()
                 nursery.start_soon(_status_updates, ops)
+                if opts.orphan_grace is not None and not opts.fs.read_only:
+                    nursery.start_soon(sweep_orphans, store, opts.orphan_grace, started, opts.fs.bucket)
                 await main_done.wait()
         finally:
             sd_notify("STOPPING=1")
@@ -243,6 +254,38 @@ async def _serve(opts: MountOptions, on_ready) -> None:
 
 def _where(opts: MountOptions) -> str:
     return "the embedded server" if opts.embedded else ",".join(opts.connect.servers)
+
+
+async def sweep_orphans(store, grace: float, started: float, only: str | None = None) -> None:
+    """Purge, once, the chunks no meta names in every bucket (or just ``only``): those whose
+    newest message was stored at least ``grace`` seconds before ``started`` (a
+    ``trio.current_time()``), so no upload of this mount is ever touched. Logs an INFO line
+    for each bucket where it purged something and one when done; never raises a store error
+    (sealed buckets and mirrors are skipped, failures are warnings)."""
+    from .store.errors import BucketNotFound, Sealed, StoreError
+
+    try:
+        buckets = [only] if only else await store.bucket_names()
+    except StoreError as exc:
+        log.warning("orphaned chunks not swept: cannot list buckets: %s", exc)
+        return
+    total = 0
+    for bucket in buckets:
+        try:
+            purged = await store.sweep_orphans(bucket, grace + trio.current_time() - started)
+        except (Sealed, BucketNotFound):
+            continue
+        except StoreError as exc:
+            log.warning("orphaned chunks of bucket %s not swept: %s", bucket, exc)
+            continue
+        total += purged
+        log.log(
+            logging.INFO if purged else logging.DEBUG,
+            "bucket %s: purged the orphaned chunks of %d unfinished upload(s)",
+            bucket,
+            purged,
+        )
+    log.info("orphan sweep done: %d bucket(s), %d unfinished upload(s) purged", len(buckets), total)
 
 
 async def _status_updates(ops, interval: float = 10.0) -> None:

@@ -20,12 +20,18 @@ visible to this mount before the watch echoes it); the echo carries the same rev
 is then ignored; the echo of a delete for a name that is already absent changes nothing.
 A name this mount removed remembers the revision it had, so a late watch echo of that (or
 an older) version does not bring the name back; the mount's own ``apply`` always wins.
+
+While the mount changes names itself (a rename: :meth:`BucketView.holding`), watch updates
+of those names wait and are applied after it: the echo of a rename can arrive before the
+rename's reply, and applying it early would show the new content under a name whose inode
+the filesystem has not moved yet.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import trio
 
@@ -60,6 +66,8 @@ class BucketView:
         self._warned: set[str] = set()
         self._watching = False
         self._listed_at = 0.0
+        self._held: dict[str, int] = {}
+        self._deferred: list[ObjectInfo] = []
 
     @property
     def cached_tree(self) -> Tree | None:
@@ -88,8 +96,35 @@ class BucketView:
         return sorted(n for n in {**self.infos, **self.pending} if n.startswith(prefix))
 
     # ----- changes -----------------------------------------------------------------------
+    @contextmanager
+    def holding(self, *names: str) -> Iterator[None]:
+        """Defer watch updates that touch ``names`` until the block ends (then apply them,
+        in order; the block's own :meth:`apply` calls make the echoes no-ops)."""
+        for n in names:
+            self._held[n] = self._held.get(n, 0) + 1
+        try:
+            yield
+        finally:
+            for n in names:
+                left = self._held.pop(n) - 1
+                if left:
+                    self._held[n] = left
+            waiting, self._deferred = self._deferred, []
+            for info in waiting:
+                self.apply(info, notify=True)
+
+    def _touches_held(self, info: ObjectInfo) -> bool:
+        if info.name in self._held:
+            return True
+        old_name = self._nuids.get(info.nuid) if info.nuid else None
+        return old_name is not None and old_name in self._held
+
     def apply(self, info: ObjectInfo, *, notify: bool = False) -> None:
-        """Record a new meta (a delete marker removes the name)."""
+        """Record a new meta (a delete marker removes the name); a watch update
+        (``notify``) of a held name waits for the end of :meth:`holding`."""
+        if notify and self._held and self._touches_held(info):
+            self._deferred.append(info)
+            return
         current = self.infos.get(info.name)
         if current is not None and info.revision and current.revision >= info.revision:
             return

@@ -24,11 +24,15 @@ files never touch the disk, so creating many small files costs no thread hops.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -46,15 +50,42 @@ MEMORY_SPOOL = 1024 * 1024
 DISK_BLOCK = 1024 * 1024
 
 
+class _InThread:
+    """One blocking call running in a worker thread, whose result trio awaits later.
+
+    Unlike ``trio.to_thread.run_sync`` nobody has to wait while it runs: the caller goes
+    on and calls :meth:`result` when it needs the outcome (once).
+    """
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        token = trio.lowlevel.current_trio_token()
+        self._done = trio.Event()
+        self._outcome: Any = None  # an ``outcome.Outcome``
+
+        def deliver(result: Any) -> None:  # in the worker thread
+            self._outcome = result
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(self._done.set)
+
+        trio.lowlevel.start_thread_soon(fn, deliver)
+
+    async def result(self) -> object:
+        await self._done.wait()
+        assert self._outcome is not None
+        return self._outcome.unwrap()
+
+
 class Spool:
     """Random-access scratch storage: a bytearray, spilled to an unnamed file when large.
 
     Once on disk, appends are gathered in memory (the *tail*: the written ``bytes``
     objects themselves, no copy, starting at ``_tail_at``) and written with one
     ``pwritev`` per ``DISK_BLOCK`` bytes, so a file streamed in 64 KiB writes costs one
-    worker-thread hop per MiB rather than one per write. Bytes stay in the tail until
-    their write has finished, so ``pread`` never misses them. Writes elsewhere, and
-    truncates, write the tail out first.
+    worker-thread hop per MiB rather than one per write. That ``pwritev`` runs in the
+    background (at most one at a time): the append that started it returns at once, and
+    the next one waits for it, raising its error. Bytes stay in the tail until their write
+    has finished, so ``pread`` never misses them. Writes elsewhere, and truncates, write
+    the tail out first.
     """
 
     def __init__(self, directory: Path, memory_limit: int = MEMORY_SPOOL) -> None:
@@ -65,6 +96,8 @@ class Spool:
         self._tail: list[bytes] = []
         self._tail_bytes = 0
         self._tail_at = 0
+        #: The tail's background write: (the call, blocks it writes, bytes it writes).
+        self._flight: tuple[_InThread, int, int] | None = None
 
     @property
     def on_disk(self) -> bool:
@@ -82,12 +115,45 @@ class Spool:
         if not self._tail or offset != self._tail_at + self._tail_bytes:
             await self._write_tail()
             self._tail_at = offset
+        unwritten = self._tail_bytes - (self._flight[2] if self._flight else 0) + len(data)
+        if unwritten >= DISK_BLOCK:
+            # this append starts the next background write: the previous one must have
+            # landed, and its error is raised before ``data`` is taken
+            await self._landed()
         self._tail.append(data if isinstance(data, bytes) else bytes(data))
         self._tail_bytes += len(data)
-        if self._tail_bytes >= DISK_BLOCK:
-            await self._write_tail()
+        if unwritten >= DISK_BLOCK:
+            self._start_tail_write()
+
+    def _start_tail_write(self) -> None:
+        """Write the whole tail in the background (none may be in flight)."""
+        assert self._fd is not None and self._flight is None
+        blocks = list(self._tail)
+        call = _InThread(functools.partial(_pwrite_all, self._fd, blocks, self._tail_at))
+        self._flight = (call, len(blocks), self._tail_bytes)
+
+    async def _landed(self) -> None:
+        """Wait for the background write, if any, and drop what it wrote from the tail.
+
+        Its error is raised here (once); its blocks then stay in the tail, to be written
+        again by the next write of the tail."""
+        if self._flight is None:
+            return
+        call, count, n = self._flight
+        try:
+            await call.result()
+        except trio.Cancelled:
+            raise  # still running: the next wait finds it
+        except BaseException:
+            self._flight = None
+            raise
+        self._flight = None
+        del self._tail[:count]
+        self._tail_bytes -= n
+        self._tail_at += n
 
     async def _write_tail(self) -> None:
+        await self._landed()
         while self._tail:
             assert self._fd is not None
             blocks = list(self._tail)
@@ -143,10 +209,19 @@ class Spool:
         self._buf = None
 
     async def close(self) -> None:
+        """Drop the content. Waits for a background write (it uses the file), not for the
+        file's closing: freeing the page cache of a large spool takes tens of ms, which
+        the ``close`` of the file being written would otherwise wait for."""
+        with trio.CancelScope(shield=True), contextlib.suppress(OSError):
+            await self._landed()
         fd, self._fd, self._buf = self._fd, None, None
         self._tail, self._tail_bytes = [], 0
         if fd is not None:
-            await trio.to_thread.run_sync(os.close, fd)
+            trio.lowlevel.start_thread_soon(functools.partial(os.close, fd), _ignore)
+
+
+def _ignore(_result: object) -> None:
+    """Nobody waits for a spool file's closing (an unnamed file: nothing is left to lose)."""
 
 
 def _pwrite_all(fd: int, blocks: list[bytes], offset: int) -> None:
@@ -239,8 +314,15 @@ class Writer:
             raise
 
     async def write(self, offset: int, data: bytes) -> int:
-        """Write ``data`` at ``offset``; return the number of bytes written."""
-        async with self._lock:
+        """Write ``data`` at ``offset``; return the number of bytes written.
+
+        The lock is taken without a checkpoint when it is free (a streaming append then
+        returns without yielding to the scheduler: one less round trip per FUSE write)."""
+        try:
+            self._lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self._lock.acquire()
+        try:
             if self._upload is not None and offset != self.size:
                 await self._stop_stream(f"write at {offset} of {self.size}")
             if self._upload is not None:
@@ -252,12 +334,19 @@ class Writer:
                 except StoreError as e:
                     await self._stop_stream(f"stream failed: {e}")
             assert self._spool is not None
-            await self._spool.pwrite(data, offset)
+            try:
+                await self._spool.pwrite(data, offset)
+            except BaseException:
+                # the stream took bytes the spool (and so the file) does not have
+                await self._stop_stream("spool write failed")
+                raise
             self.size = max(self.size, offset + len(data))
             self.mtime_ns = time.time_ns()
             self.dirty = True
             self.refused = None
             return len(data)
+        finally:
+            self._lock.release()
 
     async def read(self, offset: int, length: int) -> bytes:
         """Bytes of the new content (short at its end)."""

@@ -143,9 +143,10 @@ class XattrMixin:
 
     async def getxattr(self: Filesystem, ino: int, name: str) -> bytes:
         if not name.startswith("user."):
-            # security.capability before every write, ACL probes on every ls -l: answered
-            # without a lookup
-            raise FsError(errno.ENODATA)
+            # security.capability before every write, SELinux and ACL probes on every ls -l:
+            # answered without a lookup, and ENOTSUP (not ENODATA) so that ls stops asking
+            # for the rest of the mount
+            raise FsError(errno.ENOTSUP)
         if name.startswith(BUCKET_PREFIX):
             value = (await self._all_values(ino)).get(name)
         else:

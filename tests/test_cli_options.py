@@ -94,3 +94,22 @@ def test_request_timeout_is_settable():
     assert options("-o", "timeout=500ms").connect.request_timeout == 0.5
     with pytest.raises(cli.UsageError, match="--timeout"):
         options("--timeout", "0")
+
+
+def test_orphan_grace_is_settable():
+    assert options().orphan_grace == 3600.0
+    assert options("--orphan-grace", "0s").orphan_grace == 0.0
+    assert options("-o", "orphan_grace=2d").orphan_grace == 2 * 86400.0
+    assert options("-o", "orphan_grace=off").orphan_grace is None
+    with pytest.raises(cli.UsageError, match="not a duration"):
+        options("--orphan-grace", "soon")
+
+
+def test_disk_cache_options(tmp_path):
+    assert options().fs.disk_cache is None
+    fs = options("--disk-cache", str(tmp_path / "dc"), "--disk-cache-size", "2G").fs
+    assert fs.disk_cache == tmp_path / "dc" and fs.disk_cache_size == 2 << 30
+    fs = options("-o", f"disk_cache={tmp_path}/x,disk_cache_size=512M").fs
+    assert fs.disk_cache == tmp_path / "x" and fs.disk_cache_size == 512 << 20
+    with pytest.raises(cli.UsageError, match="--disk-cache-size"):
+        options("--disk-cache", str(tmp_path), "--disk-cache-size", "0")

@@ -120,16 +120,28 @@ class ObjectStore(ABC):
         """Publish a delete marker, then purge the chunks; ``NotFound`` if not live."""
 
     @abstractmethod
-    async def add_link(self, bucket: str, name: str, target_bucket: str, target_name: str) -> ObjectInfo:
+    async def add_link(
+        self,
+        bucket: str,
+        name: str,
+        target_bucket: str,
+        target_name: str,
+        *,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
         """Create (or overwrite a link at) ``name`` pointing to an object.
 
+        ``metadata`` goes into the link's meta (the filesystem keeps the symlink text there).
         ``Conflict`` when the target is a link or deleted, or ``name`` is a live non-link
         object; ``NotFound`` when the target does not exist.
         """
 
     @abstractmethod
-    async def add_bucket_link(self, bucket: str, name: str, target_bucket: str) -> ObjectInfo:
-        """Create (or overwrite a link at) ``name`` pointing to a whole bucket."""
+    async def add_bucket_link(
+        self, bucket: str, name: str, target_bucket: str, *, metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
+        """Create (or overwrite a link at) ``name`` pointing to a whole bucket (``metadata``
+        as for :meth:`add_link`)."""
 
     @abstractmethod
     async def resolve(self, bucket: str, name: str) -> ObjectInfo:
@@ -188,4 +200,16 @@ class ObjectStore(ABC):
         then ``None`` once, then live updates (puts, deletes, links, the new name of a
         rename). A rename's old name is purged without an event: consumers must treat a
         known nuid appearing under a new name as the old name's disappearance.
+        """
+
+    # ----- maintenance -----------------------------------------------------------------
+    @abstractmethod
+    async def sweep_orphans(self, bucket: str, older_than: float) -> int:
+        """Purge the chunks of ``bucket`` that no meta names (left by uploads that never
+        committed nor aborted); return how many versions' chunks were purged.
+
+        Only chunks provably unreferenced go: their nuid is named by no meta of the bucket
+        (live, delete marker or link), and the newest of them was stored at least
+        ``older_than`` seconds ago (an upload in progress, of any client, is younger than
+        that). ``Sealed`` for a sealed or mirror bucket; ``ValueError`` if ``older_than`` < 0.
         """

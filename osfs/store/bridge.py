@@ -40,7 +40,7 @@ import concurrent.futures
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import trio
 
@@ -64,6 +64,9 @@ class Bridge:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        #: Coroutines submitted to the loop so far (each is one crossing; for tests and
+        #: diagnostics of how often a path crosses).
+        self.crossings = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -115,6 +118,7 @@ class Bridge:
         async def call() -> T:
             return await fn(*args)
 
+        self.crossings += 1
         return asyncio.run_coroutine_threadsafe(call(), loop)
 
     async def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -122,23 +126,21 @@ class Bridge:
 
         Must be called from trio. Cancelling the trio task cancels the asyncio task.
         """
-        token = trio.lowlevel.current_trio_token()
-        done = trio.Event()
-        fut = self.submit(fn, *args)
-
-        def wake(_f: object) -> None:
-            with suppress(trio.RunFinishedError):
-                token.run_sync_soon(done.set)
-
-        fut.add_done_callback(wake)
+        call = self.start_call(fn, *args)
         try:
-            await done.wait()
+            return await call.result()
         except BaseException:
-            fut.cancel()
+            call.cancel()
             raise
-        if fut.cancelled():  # the loop was closed under the call
-            raise BridgeClosed("bridge closed while the call ran")
-        return fut.result()
+
+    def start_call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> Call[T]:
+        """Start ``fn(*args)`` on the loop and return at once; await :meth:`Call.result` later.
+
+        Must be called from trio. The call runs to its end whether or not anybody waits for
+        it: this is how a caller keeps working on the trio side while the asyncio side
+        works on what it handed over (one crossing, no waiting in between).
+        """
+        return Call(self.submit(fn, *args), trio.lowlevel.current_trio_token())
 
     @asynccontextmanager
     async def stream(
@@ -160,6 +162,41 @@ class Bridge:
             chan.closed = True
 
 
+class Call(Generic[T]):
+    """A coroutine started on the loop by :meth:`Bridge.start_call`, awaited from trio."""
+
+    def __init__(self, fut: concurrent.futures.Future[T], token: trio.lowlevel.TrioToken) -> None:
+        self._fut = fut
+        done = self._done = trio.Event()
+
+        # refers to the event only: a reference to ``self`` would make a cycle through the
+        # future's callbacks that keeps the result (a MiB of data) alive until a GC pass
+        def wake(_f: object) -> None:
+            with suppress(trio.RunFinishedError):
+                token.run_sync_soon(done.set)
+
+        fut.add_done_callback(wake)
+
+    def done(self) -> bool:
+        """True once the call has finished (its result can be taken without waiting)."""
+        return self._fut.done()
+
+    def cancel(self) -> None:
+        """Ask the asyncio task to stop (it unwinds later, on the loop)."""
+        self._fut.cancel()
+
+    async def result(self) -> T:
+        """Wait for the call to finish; return its result or raise its exception.
+
+        Cancelling the waiter leaves the call running. ``BridgeClosed`` when the loop was
+        closed under it.
+        """
+        await self._done.wait()
+        if self._fut.cancelled():
+            raise BridgeClosed("bridge closed while the call ran")
+        return self._fut.result()
+
+
 _END = object()
 
 
@@ -174,6 +211,10 @@ class _Channel:
         self._items: collections.deque = collections.deque()
         self._trio_waiting: trio.Event | None = None
         self._space: asyncio.Event | None = None
+        #: The producer waits for space (only then does a drain wake the loop).
+        self._producer_waiting = False
+        #: A wake-up of the consumer is scheduled on the loop.
+        self._wake_pending = False
         self._error: BaseException | None = None
         self.closed = False
 
@@ -186,9 +227,10 @@ class _Channel:
                     with self._lock:
                         if len(self._items) < self._size or self.closed:
                             self._items.append(item)
-                            self._wake_trio()
+                            self._wake_trio_soon()
                             break
                         self._space.clear()
+                        self._producer_waiting = True
                     await self._space.wait()
                 if self.closed:
                     return
@@ -213,6 +255,19 @@ class _Channel:
             with suppress(trio.RunFinishedError):
                 self._token.run_sync_soon(ev.set)
 
+    def _wake_trio_soon(self) -> None:
+        """Wake a waiting consumer once the loop has run what is ready now (caller holds the
+        lock), so that items arriving together (the metas of one socket read) are handed
+        over in one wake-up rather than one each."""
+        if self._trio_waiting is not None and not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_soon(self._deferred_wake)
+
+    def _deferred_wake(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+            self._wake_trio()
+
     def _make_space(self) -> None:
         if self._space is not None:
             self._space.set()
@@ -225,11 +280,13 @@ class _Channel:
                 self._items.clear()
                 if not batch:
                     ev = self._trio_waiting = trio.Event()
+                wake, self._producer_waiting = self._producer_waiting, False
             if not batch:
                 await ev.wait()
                 continue
-            with suppress(RuntimeError):  # the loop is closed: nobody to make space for
-                self._loop.call_soon_threadsafe(self._make_space)
+            if wake:  # waking the loop costs a syscall and a thread switch: only if needed
+                with suppress(RuntimeError):  # the loop is closed: nobody to make space for
+                    self._loop.call_soon_threadsafe(self._make_space)
             for item in batch:
                 if item is _END:
                     if self._error is not None:

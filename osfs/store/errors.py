@@ -47,6 +47,11 @@ class Conflict(StoreError):
     """The operation conflicts with the current state (name exists, link to a link, ...)."""
 
 
+class StaleRevision(StoreError):
+    """A conditional publish was refused: the subject moved on from the revision it expected
+    (another writer published first). Retried by the store; seen only when retries run out."""
+
+
 class ObjectReplaced(StoreError):
     """The version being read was replaced or deleted while it was read.
 

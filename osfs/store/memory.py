@@ -10,6 +10,9 @@ exactly as the stream would after rollups and purges:
 * a put is visible only after ``commit``; the old version's chunks are purged then, so a
   reader of the old version gets ``ObjectReplaced`` (and ``Corrupt`` when the current meta
   still names chunks that are gone);
+* an upload's full chunks are stored as they fill, under the upload's nuid with the
+  (monotonic) time of the newest, as the stream stores them; ``abort`` and failed commits
+  purge them, and an upload left unfinished leaves them for ``sweep_orphans``;
 * a rename moves the meta to the new name with the same nuid and no delete marker.
 
 Fault injection and counters for tests:
@@ -30,6 +33,7 @@ import hashlib
 import itertools
 import math
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -85,6 +89,7 @@ class _Bucket:
     sealed: bool = False
     metas: dict[str, ObjectInfo] = field(default_factory=dict)
     chunks: dict[str, list[bytes]] = field(default_factory=dict)
+    chunk_times: dict[str, float] = field(default_factory=dict)  # uploads not committed yet
     watchers: list[trio.MemorySendChannel] = field(default_factory=list)
 
     @property
@@ -107,6 +112,7 @@ class MemoryUpload(Upload):
         self._bucket = bucket
         self._meta = meta
         self._chunk_size = chunk_size
+        self._nuid = _new_nuid()
         self._chunks: list[bytes] = []
         self._pending = bytearray()
         self._sha = hashlib.sha256()
@@ -128,14 +134,37 @@ class MemoryUpload(Upload):
         self._size += len(data)
         self._pending += data
         while len(self._pending) >= self._chunk_size:
-            self._chunks.append(bytes(self._pending[: self._chunk_size]))
+            self._store_chunk(bytes(self._pending[: self._chunk_size]))
             del self._pending[: self._chunk_size]
+
+    def _store_chunk(self, chunk: bytes) -> None:
+        """Add a chunk to the bucket under this upload's nuid (as a chunk publish would)."""
+        self._chunks.append(chunk)
+        b = self._store._buckets.get(self._bucket)
+        if b is not None:
+            b.chunks[self._nuid] = self._chunks
+            b.chunk_times[self._nuid] = time.monotonic()
+
+    def _purge(self) -> None:
+        b = self._store._buckets.get(self._bucket)
+        if b is not None and self._nuid not in {i.nuid for i in b.metas.values()}:
+            b.chunks.pop(self._nuid, None)
+            b.chunk_times.pop(self._nuid, None)
 
     async def commit(self) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
         if self._finished:
             raise StoreError("upload already finished")
         self._finished = True
+        try:
+            info = self._publish()
+        except BaseException:
+            self._purge()
+            raise
+        self._store._buckets[self._bucket].chunk_times.pop(self._nuid, None)
+        return info
+
+    def _publish(self) -> ObjectInfo:
         store = self._store
         failure = store.fail_next_put
         if failure is not None:
@@ -145,12 +174,12 @@ class MemoryUpload(Upload):
         if b.read_only:
             raise Sealed(f"bucket {self._bucket} is sealed")
         if self._pending:
-            self._chunks.append(bytes(self._pending))
+            self._store_chunk(bytes(self._pending))
             self._pending.clear()
-        if b.config.max_bytes >= 0 and b.data_bytes() + self._size > b.config.max_bytes:
+        b.chunks[self._nuid] = self._chunks
+        if b.config.max_bytes >= 0 and b.data_bytes() > b.config.max_bytes:
             raise NoSpace(f"bucket {self._bucket} is full")
-        nuid = _new_nuid()
-        b.chunks[nuid] = self._chunks
+        nuid = self._nuid
         info = ObjectInfo(
             bucket=self._bucket,
             name=self._meta.name,
@@ -169,6 +198,8 @@ class MemoryUpload(Upload):
         return info
 
     async def abort(self) -> None:
+        if not self._finished:
+            self._purge()
         self._finished = True
         self._chunks = []
         self._pending.clear()
@@ -381,7 +412,15 @@ class MemoryStore(ObjectStore):
         if existing is not None and not existing.is_link:
             raise Conflict(f"{name} exists and is not a link")
 
-    async def add_link(self, bucket: str, name: str, target_bucket: str, target_name: str) -> ObjectInfo:
+    async def add_link(
+        self,
+        bucket: str,
+        name: str,
+        target_bucket: str,
+        target_name: str,
+        *,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
         b = self._writable(bucket, name)
         tb = self._bucket(target_bucket)
@@ -393,16 +432,20 @@ class MemoryStore(ObjectStore):
         if target.deleted or target.is_link:
             raise Conflict(f"cannot link to {'a deleted object' if target.deleted else 'a link'}")
         self._check_link_name(b, name)
-        return self._publish_link(b, bucket, name, Link(target_bucket, target_name))
+        return self._publish_link(b, bucket, name, Link(target_bucket, target_name), metadata)
 
-    async def add_bucket_link(self, bucket: str, name: str, target_bucket: str) -> ObjectInfo:
+    async def add_bucket_link(
+        self, bucket: str, name: str, target_bucket: str, *, metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
         b = self._writable(bucket, name)
         self._bucket(target_bucket)
         self._check_link_name(b, name)
-        return self._publish_link(b, bucket, name, Link(target_bucket))
+        return self._publish_link(b, bucket, name, Link(target_bucket), metadata)
 
-    def _publish_link(self, b: _Bucket, bucket: str, name: str, link: Link) -> ObjectInfo:
+    def _publish_link(
+        self, b: _Bucket, bucket: str, name: str, link: Link, metadata: dict[str, str] | None
+    ) -> ObjectInfo:
         nuid = _new_nuid()
         b.chunks[nuid] = []
         info = ObjectInfo(
@@ -414,6 +457,7 @@ class MemoryStore(ObjectStore):
             digest="",
             mtime=_now(),
             link=link,
+            metadata=dict(metadata or {}),
             revision=self._next_revision(),
         )
         self._publish(b, info)
@@ -510,6 +554,22 @@ class MemoryStore(ObjectStore):
             if send in b.watchers:
                 b.watchers.remove(send)
             send.close()
+
+    # ----- maintenance -----------------------------------------------------------------
+    async def sweep_orphans(self, bucket: str, older_than: float) -> int:
+        await trio.lowlevel.checkpoint()
+        if older_than < 0:
+            raise ValueError(f"negative grace {older_than}")
+        b = self._bucket(bucket)
+        if b.read_only:
+            raise Sealed(f"bucket {bucket} is sealed")
+        named = {i.nuid for i in b.metas.values()}
+        cutoff = time.monotonic() - older_than
+        orphans = [n for n, t in b.chunk_times.items() if n not in named and t <= cutoff]
+        for nuid in orphans:
+            b.chunks.pop(nuid, None)
+            del b.chunk_times[nuid]
+        return len(orphans)
 
 
 async def _iterate(receive: trio.MemoryReceiveChannel) -> AsyncIterator[ObjectInfo | None]:

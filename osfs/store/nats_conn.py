@@ -44,6 +44,7 @@ from .errors import (
     NoSpace,
     NotFound,
     Sealed,
+    StaleRevision,
     StoreError,
     TooLarge,
     Unavailable,
@@ -80,6 +81,7 @@ _ERR_CODES: dict[int, type[StoreError]] = {
     10037: NotFound,  # no message found
     10044: NotFound,  # consumer not found
     10077: NoSpace,  # maximum messages exceeded
+    10071: StaleRevision,  # wrong last sequence (Nats-Expected-Last-Subject-Sequence)
 }
 
 _TEXT_HINTS: tuple[tuple[str, type[StoreError]], ...] = (

@@ -34,6 +34,7 @@ import nats.js.api
 from nats.aio.msg import Msg
 
 from . import wire
+from .disk_cache import DiskCache
 from .errors import (
     BadName,
     BucketNotFound,
@@ -46,7 +47,7 @@ from .errors import (
 )
 from .nats_conn import Conn, RawMsg, map_error
 from .nats_read import ChunkReader
-from .nats_write import ROLLUP, UploadPipe, new_nuid, purge_subject
+from .nats_write import ROLLUP, UploadPipe, meta_headers, new_nuid, purge_subject, retry_stale
 from .types import EPOCH, AccountUsage, BucketConfig, BucketStatus, Link, ObjectInfo, ObjectMeta
 
 log = logging.getLogger(__name__)
@@ -57,14 +58,16 @@ MAX_LINK_DEPTH = 8
 COUNT_LIMIT = 10_000
 #: Idle heartbeat of meta consumers (a lost consumer is recreated after two missed ones).
 HEARTBEAT = 2.0
+#: Pause before a watch tries again to make its consumer after a reconnect (seconds).
+CONSUMER_RETRY = 0.5
 
 
 class Core:
     """Every store operation as an asyncio coroutine; see the module docstring."""
 
-    def __init__(self, conn: Conn, cache_size: int) -> None:
+    def __init__(self, conn: Conn, cache_size: int, disk: DiskCache | None = None) -> None:
         self.conn = conn
-        self.reader = ChunkReader(conn, cache_size, self.last_info)
+        self.reader = ChunkReader(conn, cache_size, self.last_info, disk)
         self._warned: set[str] = set()
         self.closed = False
 
@@ -82,9 +85,15 @@ class Core:
             msg.data, bucket=bucket, revision=msg.seq, timestamp=wire.parse_timestamp(msg.time)
         )
 
-    async def last_info(self, bucket: str, name: str) -> ObjectInfo | None:
-        """The latest meta of ``name`` (delete markers included), None if there is none."""
-        msg = await self._last(bucket, wire.meta_subject(bucket, name))
+    async def last_info(self, bucket: str, name: str, leader: bool = False) -> ObjectInfo | None:
+        """The latest meta of ``name`` (delete markers included), None if there is none;
+        ``leader``: read by STREAM.MSG.GET from the stream leader (a Direct Get may be
+        answered by a replica that lags, which a conditional publish would refuse)."""
+        subject = wire.meta_subject(bucket, name)
+        if leader:
+            msg = await self.conn.msg_get(wire.stream_name(bucket), {"last_by_subj": subject})
+        else:
+            msg = await self._last(bucket, subject)
         if msg is None:
             return None
         info = self._decode(bucket, msg)
@@ -94,12 +103,14 @@ class Core:
     async def _stream_info(self, bucket: str, body: dict | None = None) -> dict:
         return await self.conn.api("STREAM.INFO." + wire.stream_name(bucket), body)
 
-    async def _publish_meta(self, info: ObjectInfo) -> ObjectInfo:
+    async def _publish_meta(self, info: ObjectInfo, expected: int | None = None) -> ObjectInfo:
+        """Publish ``info`` as the latest meta of its name; with ``expected``, only while the
+        name's meta subject is at that sequence (0: no meta), else ``StaleRevision``."""
         seq, when = await self.conn.publish_stored(
             wire.stream_name(info.bucket),
             wire.meta_subject(info.bucket, info.name),
             wire.encode_meta(info),
-            ROLLUP,
+            ROLLUP if expected is None else meta_headers(expected),
         )
         info = replace(info, revision=seq, mtime=when or datetime.now(UTC))
         self.reader.observe(info)
@@ -205,10 +216,10 @@ class Core:
             return {}
 
     # ----- metas -----------------------------------------------------------------------
-    async def info(self, bucket: str, name: str, show_deleted: bool) -> ObjectInfo:
+    async def info(self, bucket: str, name: str, show_deleted: bool, leader: bool = False) -> ObjectInfo:
         # A missing bucket never answers 404 (Direct Get: no responders; MSG.GET: stream not
         # found), so None here means the bucket exists and the name does not.
-        info = await self.last_info(bucket, name)
+        info = await self.last_info(bucket, name, leader)
         if info is None or (info.deleted and not show_deleted):
             raise NotFound(f"{bucket}/{name}")
         return info
@@ -229,8 +240,9 @@ class Core:
         return out
 
     async def metas(self, bucket: str, *, initial: bool, live: bool) -> AsyncIterator[ObjectInfo | None]:
-        """Metas from an ordered consumer: the snapshot (``initial``), ``None``, then live
-        updates while ``live`` (ends after the snapshot otherwise).
+        """Metas from a consumer: the snapshot (``initial``, from a plain consumer), ``None``,
+        then live updates while ``live`` (from an ordered consumer; ends after the snapshot
+        otherwise).
 
         After a reconnect the consumer is recreated from the sequence after the last one
         delivered, so no update is lost or repeated.
@@ -254,13 +266,24 @@ class Core:
             arrived.set()
 
         reconnects = self.conn.reconnects
-        sub = await self._meta_consumer(bucket, None if initial else last_seq + 1, deliver, ordered=live)
+        # the snapshot streams from a plain consumer (no flow control to wait on); live
+        # updates then come from an ordered one, from the sequence after the snapshot's last
+        sub: object | None = await self._meta_consumer(
+            bucket, None if initial else last_seq + 1, deliver, ordered=live and not snapshot
+        )
         try:
             while True:
-                if not snapshot and self.conn.reconnects != reconnects:
+                if not snapshot and (sub is None or self.conn.reconnects != reconnects):
                     reconnects = self.conn.reconnects
-                    await _unsubscribe(sub)
-                    sub = await self._meta_consumer(bucket, last_seq + 1, deliver, ordered=True)
+                    if sub is not None:
+                        await _unsubscribe(sub)
+                        sub = None
+                    try:
+                        sub = await self._meta_consumer(bucket, last_seq + 1, deliver, ordered=True)
+                    except Unavailable as exc:  # the server is not back yet: try again
+                        log.debug("bucket %s: watch consumer: %s", bucket, exc)
+                        await asyncio.sleep(CONSUMER_RETRY)
+                        continue
                 if not inbox:
                     arrived.clear()
                     try:
@@ -283,8 +306,11 @@ class Core:
                     yield None
                     if not live:
                         return
+                    await _unsubscribe(sub)
+                    sub = None  # the live consumer is made at the top of the loop
         finally:
-            await _unsubscribe(sub)
+            if sub is not None:
+                await _unsubscribe(sub)
 
     async def _meta_consumer(
         self, bucket: str, start_seq: int | None, deliver: Callable[[Msg], Awaitable[None]], *, ordered: bool
@@ -342,22 +368,33 @@ class Core:
 
     async def update_meta(self, bucket: str, name: str, meta: ObjectMeta) -> ObjectInfo:
         await self._writable(bucket)
-        info = await self.info(bucket, name, False)
-        new = replace(info, description=meta.description, headers=meta.headers, metadata=meta.metadata)
-        return await self._publish_meta(new)
+
+        async def update(retry: bool) -> ObjectInfo:
+            info = await self.info(bucket, name, False, retry)
+            new = replace(info, description=meta.description, headers=meta.headers, metadata=meta.metadata)
+            return await self._publish_meta(new, info.revision)
+
+        return await retry_stale(update)
 
     async def rename(self, bucket: str, old: str, new: str, replace_existing: bool) -> ObjectInfo:
         await self._writable(bucket)
         info = await self.info(bucket, old, False)
         if old == new:
             return info
-        target = await self.last_info(bucket, new)
+        target: ObjectInfo | None = None
+
+        async def move(retry: bool) -> ObjectInfo:
+            nonlocal target
+            target = await self.last_info(bucket, new, retry)
+            if target is not None and not target.deleted and not replace_existing:
+                raise Conflict(f"{bucket}/{new} exists")
+            return await self._publish_meta(replace(info, name=new), target.revision if target else 0)
+
+        moved = await retry_stale(move)
         live_target = target is not None and not target.deleted
-        if live_target and not replace_existing:
-            raise Conflict(f"{bucket}/{new} exists")
-        moved = await self._publish_meta(replace(info, name=new))
         stream = wire.stream_name(bucket)
-        await purge_subject(self.conn, stream, wire.meta_subject(bucket, old))
+        # only up to the version moved: one committed under ``old`` meanwhile stays
+        await purge_subject(self.conn, stream, wire.meta_subject(bucket, old), before=info.revision + 1)
         if (
             live_target
             and target is not None
@@ -370,9 +407,13 @@ class Core:
 
     async def delete(self, bucket: str, name: str) -> None:
         await self._writable(bucket)
-        info = await self.info(bucket, name, False)
-        marker = replace(info, deleted=True, size=0, chunks=0, digest="")
-        await self._publish_meta(marker)
+
+        async def mark(retry: bool) -> ObjectInfo:
+            info = await self.info(bucket, name, False, retry)
+            await self._publish_meta(replace(info, deleted=True, size=0, chunks=0, digest=""), info.revision)
+            return info
+
+        info = await retry_stale(mark)
         if info.nuid:
             await purge_subject(self.conn, wire.stream_name(bucket), wire.chunk_subject(bucket, info.nuid))
 
@@ -381,7 +422,14 @@ class Core:
         if existing is not None and not existing.deleted and not existing.is_link:
             raise Conflict(f"{bucket}/{name} exists and is not a link")
 
-    async def add_link(self, bucket: str, name: str, target_bucket: str, target_name: str) -> ObjectInfo:
+    async def add_link(
+        self,
+        bucket: str,
+        name: str,
+        target_bucket: str,
+        target_name: str,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
         await self._writable(bucket)
         target = await self.last_info(target_bucket, target_name)
         if target is None:
@@ -390,15 +438,19 @@ class Core:
         if target.deleted or target.is_link:
             raise Conflict(f"cannot link to {'a deleted object' if target.deleted else 'a link'}")
         await self._check_link_name(bucket, name)
-        return await self._publish_link(bucket, name, Link(target_bucket, target_name))
+        return await self._publish_link(bucket, name, Link(target_bucket, target_name), metadata)
 
-    async def add_bucket_link(self, bucket: str, name: str, target_bucket: str) -> ObjectInfo:
+    async def add_bucket_link(
+        self, bucket: str, name: str, target_bucket: str, metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
         await self._writable(bucket)
         await self._stream_exists(target_bucket)
         await self._check_link_name(bucket, name)
-        return await self._publish_link(bucket, name, Link(target_bucket))
+        return await self._publish_link(bucket, name, Link(target_bucket), metadata)
 
-    async def _publish_link(self, bucket: str, name: str, link: Link) -> ObjectInfo:
+    async def _publish_link(
+        self, bucket: str, name: str, link: Link, metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
         info = ObjectInfo(
             bucket=bucket,
             name=name,
@@ -408,6 +460,7 @@ class Core:
             digest="",
             mtime=datetime.now(UTC),
             link=link,
+            metadata=dict(metadata or {}),
         )
         return await self._publish_meta(info)
 

@@ -1,21 +1,11 @@
-"""The read path of the NATS store: chunk indexes, the chunk cache, read-ahead (asyncio side).
+"""The read path of the NATS store: the chunk cache, fetches, read-ahead (asyncio side).
 
-**Chunk index.** To read bytes ``[a, b)`` of a version we need, for each chunk number, its
-stream sequence and byte span. An index is immutable for a ``(bucket, nuid)`` (every put gets
-a fresh nuid), so indexes are kept in an LRU. Two ways to build one:
+**Index.** Where each chunk of a version is (stream sequence, byte span) comes from
+:mod:`osfs.store.nats_index`; indexes are immutable for a ``(bucket, nuid)`` (every put
+gets a fresh nuid), so they are kept in an LRU.
 
-* *fast path*, three requests in parallel, O(1) whatever the size: the first chunk (Direct
-  Get ``next_by_subj``), the last chunk (``last_by_subj``) and the message count on the chunk
-  subject (STREAM.INFO ``subjects_filter``). If ``last.seq - first.seq + 1 == chunks ==
-  count`` the chunks are contiguous (chunk *i* is at ``first.seq + i``); if ``size -
-  len(last) == (chunks - 1) * max_chunk_size`` they are uniform (every chunk but the last is
-  full, since no writer exceeds ``max_chunk_size``). The first and last chunk are cached.
-* otherwise a *headers-only scan*: an ordered consumer on the chunk subject with
-  ``headers_only``, which yields each chunk's stream sequence (ack subject) and size
-  (``Nats-Msg-Size``) without any payload.
-
-``ReadStats`` counts which path was taken, chunk fetches, batch requests, cache hits and
-read-ahead.
+``ReadStats`` counts which index path was taken, chunk fetches, batch requests, cache and
+disk-cache hits, read-ahead and digest checks.
 
 **Chunks** are fetched by batch Direct Get ``{"seq": N, "next_by_subj": S, "batch": K}``:
 a run of consecutive chunks that are neither cached nor in flight goes in requests of about
@@ -44,26 +34,43 @@ its name (its own writes, ``info``, listings, watches: :meth:`ChunkReader.observ
 then a replaced version's cached bytes may still be served (they are always that version's
 bytes: keys hold the nuid). A range that needs a fetch notices a version is gone at once
 (``ObjectReplaced``).
+
+**Disk cache.** With a :class:`~osfs.store.disk_cache.DiskCache` (``--disk-cache``), a
+chunk fetched from the server is also written there by a worker thread (skipped while
+``DISK_WRITES_PENDING`` writes wait, so memory stays bounded), and a run of chunks to fetch
+is first looked for there, in order, by the same workers; what is found goes through the
+digest check and into the memory cache like a fetched chunk. Replaced or damaged versions
+are deleted from it as from memory.
+
+**Digest.** Every chunk fetched for the cache goes through a
+:class:`~osfs.store.nats_verify.DigestVerifier` before it is cached, so a version read from
+start to end in order is hashed on the way (random readers are not checked). A version
+whose digest does not match is marked bad, its cached chunks are dropped, one ERROR line is
+logged, and every read of it raises ``Corrupt`` from then on: the read waiting for the
+chunk that completed the check, any read still assembling its range, and cached reads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import collections
+import concurrent.futures
 import contextlib
 import functools
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cachetools
 
 from . import wire
 from .digest import Sha256Pipe
+from .disk_cache import DiskCache
 from .errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
 from .nats_conn import Conn, RawMsg
+from .nats_index import ChunkIndex, Gone, build_index
+from .nats_verify import ChunkKey, DigestVerifier, Verdict, failed
 from .types import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -79,10 +86,10 @@ BATCHES = 4
 READAHEAD_BYTES = 32 * 1024 * 1024
 #: A sequential reader's chunks this far behind its position are evicted from the cache.
 DROP_BEHIND = 4 * 1024 * 1024
+#: Chunk writes to the disk cache that may wait for its worker threads.
+DISK_WRITES_PENDING = 32
 #: Indexes kept (each is small: a few numbers, or two lists for scanned objects).
 INDEX_CACHE_ENTRIES = 4096
-
-ChunkKey = tuple[str, str, int]
 
 
 @dataclass
@@ -95,43 +102,11 @@ class ReadStats:
     cache_hits: int = 0
     readahead_fetches: int = 0
     batch_gets: int = 0
-
-
-@dataclass(frozen=True)
-class ChunkIndex:
-    """Where each chunk of one version is: stream sequence and byte offset.
-
-    Contiguous objects have ``seqs`` None (chunk *i* at ``first_seq + i``); uniform ones have
-    ``offsets`` None (chunk *i* starts at ``i * chunk_size``).
-    """
-
-    chunks: int
-    size: int
-    first_seq: int = 0
-    chunk_size: int = 0
-    seqs: tuple[int, ...] | None = None
-    offsets: tuple[int, ...] | None = field(default=None, repr=False)
-
-    def seq(self, i: int) -> int:
-        return self.first_seq + i if self.seqs is None else self.seqs[i]
-
-    def start(self, i: int) -> int:
-        if self.offsets is None:
-            return i * self.chunk_size
-        return self.offsets[i]
-
-    def end(self, i: int) -> int:
-        return self.size if i + 1 >= self.chunks else self.start(i + 1)
-
-    def chunk_at(self, offset: int) -> int:
-        """The chunk holding byte ``offset`` (0 <= offset < size)."""
-        if self.offsets is None:
-            return offset // self.chunk_size
-        return bisect.bisect_right(self.offsets, offset) - 1
-
-
-class _Gone(Exception):
-    """A chunk of the version is missing (purged, replaced or lost)."""
+    #: Chunks served from the disk cache.
+    disk_hits: int = 0
+    #: Versions whose digest was checked by ranged reads and matched / did not match.
+    verified: int = 0
+    digest_failures: int = 0
 
 
 class ChunkReader:
@@ -142,8 +117,16 @@ class ChunkReader:
         conn: Conn,
         cache_size: int,
         reread_meta: Callable[[str, str], Awaitable[ObjectInfo | None]],
+        disk: DiskCache | None = None,
     ) -> None:
         self.conn = conn
+        self.disk = disk
+        self._disk_pool = (
+            concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="osfs-disk")
+            if disk is not None
+            else None
+        )
+        self._disk_writes = 0
         self.stats = ReadStats()
         self.loop = asyncio.get_running_loop()
         #: Guards ``cache``, ``_indexes`` and ``stats``: the trio thread reads them too.
@@ -155,6 +138,7 @@ class ChunkReader:
         self._ahead_bytes = 0  # read-ahead in flight
         self._names: dict[tuple[str, str], str] = {}  # (bucket, name) -> nuid of an index
         self._reread_meta = reread_meta
+        self.verifier = DigestVerifier(self._peek, self._inflight.__contains__)
 
     # ----- cache (shared with the trio thread, always under the lock) ----------------------
     def _cache_put(self, key: ChunkKey, data: bytes) -> None:
@@ -173,6 +157,14 @@ class ChunkReader:
         with self.lock:
             return key in self.cache
 
+    def _peek(self, key: ChunkKey) -> bytes | None:
+        """A cached chunk or None, leaving the LRU order and the stats alone."""
+        with self.lock:
+            try:
+                return cachetools.Cache.__getitem__(self.cache, key)
+            except KeyError:
+                return None
+
     def cached_bytes(self) -> int:
         with self.lock:
             return int(self.cache.currsize)
@@ -188,7 +180,7 @@ class ChunkReader:
         end = min(offset + length, info.size)
         with self.lock:
             idx = self._indexes.get((info.bucket, info.nuid))
-            if idx is None:
+            if idx is None or self.verifier.is_bad((info.bucket, info.nuid)):
                 return None
             first, last = idx.chunk_at(offset), idx.chunk_at(end - 1)
             parts = []
@@ -218,7 +210,7 @@ class ChunkReader:
         if idx is None:
             try:
                 idx = await self._build_index(info)
-            except _Gone:
+            except Gone:
                 raise await self._gone(info) from None
             with self.lock:
                 self._indexes[key] = idx
@@ -239,55 +231,27 @@ class ChunkReader:
             if old is None or (old == info.nuid and not info.deleted):
                 return
             del self._names[key]
+            self.verifier.forget(info.bucket, old)
+            self._disk_discard(info.bucket, old)
             idx = self._indexes.pop((info.bucket, old), None)
             if idx is not None:
                 for i in range(idx.chunks):
                     self.cache.pop((info.bucket, old, i), None)
 
     async def _build_index(self, info: ObjectInfo) -> ChunkIndex:
-        if not info.nuid:
-            raise Corrupt(f"{info.bucket}/{info.name}: meta has no nuid")
-        stream = wire.stream_name(info.bucket)
-        subject = wire.chunk_subject(info.bucket, info.nuid)
-        first, last, count = await asyncio.gather(
-            self.conn.direct_get(stream, {"next_by_subj": subject}),
-            self.conn.last_msg(stream, subject),
-            self._count(stream, subject),
-        )
-        if first is None or last is None or count != info.chunks:
-            raise _Gone()
-        mcs = info.max_chunk_size or 0
-        contiguous = last.seq - first.seq + 1 == info.chunks
-        uniform = mcs > 0 and info.size - len(last.data) == (info.chunks - 1) * mcs
-        if contiguous and uniform and len(first.data) == min(mcs, info.size):
-            self.stats.index_fast += 1
-            self._cache_put((info.bucket, info.nuid, 0), first.data)
-            self._cache_put((info.bucket, info.nuid, info.chunks - 1), last.data)
-            return ChunkIndex(info.chunks, info.size, first_seq=first.seq, chunk_size=mcs)
-        self.stats.index_scan += 1
-        return await self._scan(info, stream, subject)
-
-    async def _count(self, stream: str, subject: str) -> int:
-        reply = await self.conn.api("STREAM.INFO." + stream, {"subjects_filter": subject})
-        return int(((reply.get("state") or {}).get("subjects") or {}).get(subject, 0))
-
-    async def _scan(self, info: ObjectInfo, stream: str, subject: str) -> ChunkIndex:
-        """Index by a headers-only consumer: stream sequences and sizes, no payload."""
-        seqs: list[int] = []
-        offsets: list[int] = []
-        total = 0
-        async for msg in self.conn.snapshot(stream, subject, headers_only=True):
-            parsed = wire.parse_ack_reply(msg.reply or "")
-            if parsed is None:
-                raise Corrupt(f"{info.bucket}/{info.name}: unexpected delivery {msg.reply!r}")
-            seqs.append(parsed[0])
-            offsets.append(total)
-            total += int((msg.headers or {}).get("Nats-Msg-Size", "0") or 0)
-            if len(seqs) > info.chunks:
-                break
-        if len(seqs) != info.chunks or total != info.size:
-            raise _Gone()
-        return ChunkIndex(info.chunks, info.size, seqs=tuple(seqs), offsets=tuple(offsets))
+        built = await build_index(self.conn, info)
+        if built.first is None or built.last is None:
+            self.stats.index_scan += 1
+            return built.index
+        self.stats.index_fast += 1
+        last, first = (info.bucket, info.nuid, info.chunks - 1), (info.bucket, info.nuid, 0)
+        self._cache_put(last, built.last)
+        self._verify(info, 0, built.first)  # after the last chunk is cached: 1 or 2 chunks
+        self._cache_put(first, built.first)
+        self._to_disk(last, built.last)
+        if first != last:
+            self._to_disk(first, built.first)
+        return built.index
 
     # ----- fetching --------------------------------------------------------------------
     async def _gone(self, info: ObjectInfo) -> StoreError:
@@ -303,7 +267,7 @@ class ChunkReader:
     def chunk(self, info: ObjectInfo, idx: ChunkIndex, i: int, *, cache: bool = True) -> Awaitable[bytes]:
         """The bytes of chunk ``i``: from the cache, a fetch in flight, or a new fetch.
 
-        Raises ``_Gone`` (internal) when the chunk is missing.
+        Raises ``Gone`` (internal) when the chunk is missing.
         """
         key = (info.bucket, info.nuid, i)
         data = self._cache_get(key)
@@ -322,6 +286,10 @@ class ChunkReader:
         return asyncio.shield(task)
 
     async def _fetch(self, info: ObjectInfo, idx: ChunkIndex, i: int, cache: bool) -> bytes:
+        if cache and self.disk is not None:
+            data = await self._disk_chunk(info, idx, i)
+            if data is not None:
+                return data
         stream = wire.stream_name(info.bucket)
         subject = wire.chunk_subject(info.bucket, info.nuid)
         seq = idx.seq(i)
@@ -331,14 +299,16 @@ class ChunkReader:
             # A lagging follower may not have it yet: ask the leader before giving up.
             msg = await self.conn.msg_get(stream, {"seq": seq})
             if msg is None or msg.subject != subject:
-                raise _Gone()
+                raise Gone()
         if len(msg.data) != idx.end(i) - idx.start(i):
             raise Corrupt(
                 f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes, expected "
                 f"{idx.end(i) - idx.start(i)}"
             )
         if cache:
+            self._verify(info, i, msg.data)
             self._cache_put((info.bucket, info.nuid, i), msg.data)
+            self._to_disk((info.bucket, info.nuid, i), msg.data)
         return msg.data
 
     async def read(self, info: ObjectInfo, offset: int, length: int, readahead: int) -> bytes:
@@ -348,6 +318,7 @@ class ChunkReader:
         end = min(offset + length, info.size)
         if offset >= end:
             return b""
+        self._check_good(info)
         idx = await self.index(info)
         first, last = idx.chunk_at(offset), idx.chunk_at(end - 1)
         span = max(FETCH_WINDOW, 4 * _per_batch(info, idx))
@@ -363,8 +334,9 @@ class ChunkReader:
                     self._want(info, idx, range(started, hi))
                     started = hi
                 parts.append(await self._chunk_data(info, idx, i))
-        except _Gone:
+        except Gone:
             raise await self._gone(info) from None
+        self._check_good(info)  # the check may have failed while this read waited
         if readahead > 0:
             with self.lock:
                 self._drop_behind(info, idx, offset)
@@ -444,9 +416,16 @@ class ChunkReader:
         end = first + len(futs)
         i = first
         try:
-            if len(futs) == 1 or stream in self.conn.no_direct:
-                for i in range(first, end):
+            while self.disk is not None and i < end:
+                data = await self._disk_chunk(info, idx, i)
+                if data is None:
+                    break
+                futs[i - first].set_result(data)
+                i += 1
+            if end - i == 1 or stream in self.conn.no_direct:
+                while i < end:
                     futs[i - first].set_result(await self._fetch(info, idx, i, True))
+                    i += 1
                 return
             while i < end:
                 self.stats.chunk_fetches += end - i
@@ -465,7 +444,9 @@ class ChunkReader:
                 self.stats.chunk_fetches -= end - i - min(len(msgs), end - i)
                 for msg in msgs[: end - i]:
                     data = self._checked(info, idx, subject, i, msg)
+                    self._verify(info, i, data)
                     self._cache_put((info.bucket, info.nuid, i), data)
+                    self._to_disk((info.bucket, info.nuid, i), data)
                     futs[i - first].set_result(data)
                     i += 1
         except BaseException as exc:
@@ -478,6 +459,67 @@ class ChunkReader:
                     fut.cancel()
             if not isinstance(exc, Exception):
                 raise
+
+    # ----- digest check (see nats_verify) -------------------------------------------------
+    def _verify(self, info: ObjectInfo, i: int, data: bytes) -> None:
+        """Pass chunk ``i``, fetched for the cache, to the digest check; ``Corrupt`` if the
+        version failed it (now or before): the chunk must then not be cached or served."""
+        self._check_good(info)
+        verdict = self.verifier.landed(info, i, data)
+        if verdict is Verdict.MATCH:
+            self.stats.verified += 1
+        elif verdict is Verdict.MISMATCH:
+            self._mark_bad(info)
+            raise failed(info)
+
+    def _check_good(self, info: ObjectInfo) -> None:
+        with self.lock:
+            if self.verifier.is_bad((info.bucket, info.nuid)):
+                raise failed(info)
+
+    def _mark_bad(self, info: ObjectInfo) -> None:
+        """Fail every later read of ``info``'s version and drop its cached chunks; log once."""
+        with self.lock:
+            if not self.verifier.mark_bad((info.bucket, info.nuid)):
+                return
+            self.stats.digest_failures += 1
+            for i in range(info.chunks):
+                self.cache.pop((info.bucket, info.nuid, i), None)
+        self._disk_discard(info.bucket, info.nuid)
+        log.error("%s/%s: digest mismatch of version %s: its reads fail", info.bucket, info.name, info.nuid)
+
+    # ----- disk cache (see disk_cache) -----------------------------------------------------
+    async def _disk_chunk(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> bytes | None:
+        """Chunk ``i`` from the disk cache (checked and put in the memory cache), or None."""
+        key = (info.bucket, info.nuid, i)
+        if self.disk is None or key not in self.disk:
+            return None
+        size = idx.end(i) - idx.start(i)
+        data = await self.loop.run_in_executor(self._disk_pool, self.disk.get, key, size)
+        if data is None:
+            return None
+        self.stats.disk_hits += 1
+        self._verify(info, i, data)
+        self._cache_put(key, data)
+        return data
+
+    def _to_disk(self, key: ChunkKey, data: bytes) -> None:
+        """Write a chunk fetched from the server to the disk cache, in the background."""
+        if self.disk is None or self._disk_writes >= DISK_WRITES_PENDING:
+            return
+        self._disk_writes += 1
+        fut = self.loop.run_in_executor(self._disk_pool, self.disk.put, key, data)
+        fut.add_done_callback(self._disk_written)
+
+    def _disk_written(self, fut: asyncio.Future[None]) -> None:
+        self._disk_writes -= 1
+        if not fut.cancelled():
+            fut.exception()  # DiskCache logs its own failures
+
+    def _disk_discard(self, bucket: str, nuid: str) -> None:
+        if self.disk is not None:
+            with contextlib.suppress(RuntimeError):  # the loop or pool is shut down
+                self.loop.run_in_executor(self._disk_pool, self.disk.discard_version, bucket, nuid)
 
     def _schedule_readahead(self, info: ObjectInfo, idx: ChunkIndex, first: int, until: int) -> None:
         last = first
@@ -538,6 +580,7 @@ class ChunkReader:
         """
         if info.size == 0:
             return
+        self._check_good(info)
         idx = await self.index(info)
         sha = Sha256Pipe()
         if wire.stream_name(info.bucket) in self.conn.no_direct:  # found out while indexing
@@ -548,13 +591,14 @@ class ChunkReader:
             async for group in groups:
                 await sha.update_all(group)
                 yield group
-        except _Gone:
+        except Gone:
             raise await self._gone(info) from None
         expected = wire.decode_digest(info.digest) if info.digest else None
         if info.digest and expected is None:
             raise Corrupt(f"{info.bucket}/{info.name}: unreadable digest {info.digest!r}")
         if expected is not None and await sha.digest() != expected:
-            raise Corrupt(f"{info.bucket}/{info.name}: digest mismatch")
+            self._mark_bad(info)
+            raise Corrupt(f"{info.bucket}/{info.name}: digest mismatch of version {info.nuid}")
 
     async def _batches(self, info: ObjectInfo, idx: ChunkIndex) -> AsyncIterator[list[bytes]]:
         stream = wire.stream_name(info.bucket)
@@ -584,7 +628,7 @@ class ChunkReader:
                 n = min(per, idx.chunks - i0)
                 if len(msgs) < n:
                     if not msgs:
-                        raise _Gone()
+                        raise Gone()
                     window.appendleft(
                         (
                             i0 + len(msgs),
@@ -599,9 +643,9 @@ class ChunkReader:
                 fut.cancel()
 
     def _checked(self, info: ObjectInfo, idx: ChunkIndex, subject: str, i: int, msg: RawMsg) -> bytes:
-        """The data of chunk ``i`` from a batch reply; ``_Gone`` or ``Corrupt`` if wrong."""
+        """The data of chunk ``i`` from a batch reply; ``Gone`` or ``Corrupt`` if wrong."""
         if msg.subject != subject or msg.seq != idx.seq(i):
-            raise _Gone()
+            raise Gone()
         if len(msg.data) != idx.end(i) - idx.start(i):
             raise Corrupt(f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes")
         return msg.data
@@ -611,6 +655,8 @@ class ChunkReader:
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._disk_pool is not None:
+            await self.loop.run_in_executor(None, self._disk_pool.shutdown)
 
 
 def _per_batch(info: ObjectInfo, idx: ChunkIndex) -> int:

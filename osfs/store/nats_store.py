@@ -3,8 +3,8 @@
 Every method validates its arguments (``BadName`` before anything is sent), then crosses
 the trio/asyncio bridge at most once into a :class:`~osfs.store.nats_core.Core` coroutine:
 a ``read`` the chunk cache holds is served on the trio side, and upload writes are gathered
-there and cross a MiB at a time. ``get`` and ``watch`` stream their items through one
-bounded bridge channel. Pipelines (chunk
+there and cross a MiB at a time, without waiting for the previous MiB's publishing.
+``get`` and ``watch`` stream their items through one bounded bridge channel. Pipelines (chunk
 publishing with a window of acks, chunk fetches with several in flight, read-ahead into the
 byte-bounded chunk cache) run wholly on the asyncio side: see ``nats_write`` and
 ``nats_read``.
@@ -28,11 +28,13 @@ import trio
 
 from ..config import ConnectOptions
 from .base import ObjectStore, Upload
-from .bridge import Bridge, BridgeClosed
+from .bridge import Bridge, BridgeClosed, Call
+from .disk_cache import DiskCache
 from .errors import BadName, TooLarge, Unavailable
 from .nats_conn import Conn
 from .nats_core import Core
 from .nats_read import ReadStats
+from .nats_sweep import sweep_orphans
 from .nats_write import UploadPipe
 from .types import (
     DEFAULT_CHUNK_SIZE,
@@ -48,9 +50,9 @@ from .types import (
 HAND_OFF = 1024 * 1024
 #: Default size of the chunk cache, in bytes.
 DEFAULT_CACHE_SIZE = 256 * 1024 * 1024
-#: Items (metas, or lists of chunks of about 1 MiB) buffered between the asyncio side and a
-#: trio reader.
-STREAM_BUFFER = 32
+#: Metas buffered between the asyncio side and a trio watcher (a few hundred bytes each: a
+#: large snapshot crosses in few hand-overs, each a wake-up of both threads).
+STREAM_BUFFER = 1024
 #: Lists of chunks (about 1 MiB each) buffered between a whole-object get and its reader.
 GET_BUFFER = 8
 
@@ -70,11 +72,14 @@ class NatsUpload(Upload):
     """A streaming put over an :class:`UploadPipe` on the asyncio side.
 
     Writes are gathered on the trio side and handed over ``HAND_OFF`` bytes at a time, in
-    one bridge crossing (FUSE delivers 64 KiB or 128 KiB writes, and a crossing costs two
-    thread wake-ups); ``commit`` hands over the rest and commits in one crossing. The max
-    object size is checked on the trio side, so ``TooLarge`` is still raised by the
-    ``write`` that exceeds it; other upload errors surface at a later ``write`` or at
-    ``commit``.
+    one bridge crossing (FUSE delivers 64 KiB to 1 MiB writes, and a crossing costs two
+    thread wake-ups) that the writer does not wait for: the next hand-off (or ``commit``)
+    first waits for the one in flight. So a write returns as soon as its data is held here,
+    while the asyncio side hashes and publishes the previous MiB; at most one hand-off is in
+    flight and ``2 * HAND_OFF`` bytes are held on this side. ``commit`` hands over the rest
+    and commits in one crossing. The max object size is checked on the trio side, so
+    ``TooLarge`` is still raised by the ``write`` that exceeds it; other upload errors
+    (those of a hand-off included) surface at a later ``write`` or at ``commit``.
     """
 
     def __init__(self, bridge: Bridge, pipe: UploadPipe) -> None:
@@ -82,10 +87,12 @@ class NatsUpload(Upload):
         self._pipe = pipe
         self._held: list[bytes] = []
         self._held_bytes = 0
+        self._size = 0
+        self._handed: Call[None] | None = None
 
     @property
     def size(self) -> int:
-        return self._pipe.size + self._held_bytes
+        return self._size
 
     @property
     def nuid(self) -> str:
@@ -106,24 +113,52 @@ class NatsUpload(Upload):
         if not data:
             return
         limit = self._pipe.max_size
-        if limit >= 0 and self.size + len(data) > limit:
+        if limit >= 0 and self._size + len(data) > limit:
             raise TooLarge(f"{self._pipe.bucket}/{self._pipe.name}: exceeds max object size {limit}")
         self._held.append(data if isinstance(data, bytes) else bytes(data))
         self._held_bytes += len(data)
+        self._size += len(data)
         if self._held_bytes >= HAND_OFF:
             await self.flush()
 
     async def flush(self) -> None:
-        """Hand the writes gathered so far to the upload pipeline now."""
+        """Hand the writes gathered so far to the upload pipeline without waiting for it
+        (after the previous hand-off finished; its error is raised here)."""
         if self._held:
-            await self._run(self._pipe.write_blocks, self._take_held())
+            await self._settle()
+            try:
+                self._handed = self._bridge.start_call(self._pipe.write_blocks, self._take_held())
+            except BridgeClosed:
+                raise Unavailable("store is closed") from None
+
+    async def _settle(self) -> None:
+        """Wait for the hand-off in flight, if any; raise its error."""
+        handed = self._handed
+        if handed is None:
+            return
+        try:
+            await handed.result()
+        except trio.Cancelled:
+            raise  # still in flight: the next settle waits for it
+        except BridgeClosed:
+            self._handed = None
+            raise Unavailable("store is closed") from None
+        except BaseException:
+            self._handed = None
+            raise
+        self._handed = None
 
     async def commit(self) -> ObjectInfo:
+        await self._settle()
         return await self._run(self._pipe.finish, self._take_held())
 
     async def abort(self) -> None:
         self._take_held()
         with trio.CancelScope(shield=True):
+            handed, self._handed = self._handed, None
+            if handed is not None:
+                with suppress(Exception):  # moot: the upload is discarded
+                    await handed.result()
             try:
                 await self._bridge.run(self._pipe.abort)
             except BridgeClosed:
@@ -139,18 +174,27 @@ class NatsStore(ObjectStore):
         self._closed = False
 
     @classmethod
-    async def connect(cls, options: ConnectOptions, *, cache_size: int = DEFAULT_CACHE_SIZE) -> NatsStore:
+    async def connect(
+        cls,
+        options: ConnectOptions,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        disk_cache: DiskCache | None = None,
+    ) -> NatsStore:
         """Connect to ``options.servers`` (which must not be empty); ``Unavailable`` if that fails.
 
-        ``cache_size`` bounds the chunk cache in bytes.
+        ``cache_size`` bounds the chunk cache in bytes; ``disk_cache`` adds a second level
+        on disk (the store closes it).
         """
         if not options.servers:
             raise Unavailable("no NATS server given")
         bridge = Bridge().start()
         try:
-            core = await bridge.run(_open_core, options, cache_size)
+            core = await bridge.run(_open_core, options, cache_size, disk_cache)
         except BaseException:
             bridge.close()
+            if disk_cache is not None:
+                disk_cache.close()
             raise
         return cls(bridge, core)
 
@@ -169,6 +213,17 @@ class NatsStore(ObjectStore):
     def cache_limit(self) -> int:
         return int(self._core.reader.cache.maxsize)
 
+    @property
+    def disk_cache_bytes(self) -> int:
+        """Bytes of chunk data in the disk cache (0 without one)."""
+        disk = self._core.reader.disk
+        return disk.bytes if disk is not None else 0
+
+    @property
+    def disk_cache_limit(self) -> int:
+        disk = self._core.reader.disk
+        return disk.limit if disk is not None else 0
+
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         if self._closed:
             raise Unavailable("store is closed")
@@ -186,6 +241,8 @@ class NatsStore(ObjectStore):
             with suppress(BridgeClosed):
                 await self._bridge.run(self._core.close)
             await trio.to_thread.run_sync(self._bridge.close)
+            if self._core.reader.disk is not None:
+                self._core.reader.disk.close()
 
     # ----- buckets ---------------------------------------------------------------------
     async def bucket_names(self) -> list[str]:
@@ -234,15 +291,25 @@ class NatsStore(ObjectStore):
         _check(bucket, name)
         await self._run(self._core.delete, bucket, name)
 
-    async def add_link(self, bucket: str, name: str, target_bucket: str, target_name: str) -> ObjectInfo:
+    async def add_link(
+        self,
+        bucket: str,
+        name: str,
+        target_bucket: str,
+        target_name: str,
+        *,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
         _check(bucket, name)
         _check(target_bucket, target_name)
-        return await self._run(self._core.add_link, bucket, name, target_bucket, target_name)
+        return await self._run(self._core.add_link, bucket, name, target_bucket, target_name, metadata)
 
-    async def add_bucket_link(self, bucket: str, name: str, target_bucket: str) -> ObjectInfo:
+    async def add_bucket_link(
+        self, bucket: str, name: str, target_bucket: str, *, metadata: dict[str, str] | None = None
+    ) -> ObjectInfo:
         _check(bucket, name)
         _check(target_bucket)
-        return await self._run(self._core.add_bucket_link, bucket, name, target_bucket)
+        return await self._run(self._core.add_bucket_link, bucket, name, target_bucket, metadata)
 
     async def resolve(self, bucket: str, name: str) -> ObjectInfo:
         _check(bucket, name)
@@ -303,10 +370,17 @@ class NatsStore(ObjectStore):
         except BridgeClosed:
             raise Unavailable("store is closed") from None
 
+    # ----- maintenance -----------------------------------------------------------------
+    async def sweep_orphans(self, bucket: str, older_than: float) -> int:
+        _check(bucket)
+        if older_than < 0:
+            raise ValueError(f"negative grace {older_than}")
+        return await self._run(sweep_orphans, self._core.conn, bucket, older_than)
+
 
 def _watch_events(core: Core, bucket: str, initial: bool) -> AsyncIterator[ObjectInfo | None]:
     return core.metas(bucket, initial=initial, live=True)
 
 
-async def _open_core(options: ConnectOptions, cache_size: int) -> Core:
-    return Core(await Conn.open(options), cache_size)
+async def _open_core(options: ConnectOptions, cache_size: int, disk: DiskCache | None) -> Core:
+    return Core(await Conn.open(options), cache_size, disk)

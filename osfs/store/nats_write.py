@@ -10,6 +10,14 @@ the version it replaced (unless that was deleted or a link). Any failure before 
 stored, and ``abort``, purge the new chunk subject, so the previous version stays intact and
 no orphan chunks remain.
 
+The meta is published on condition (``Nats-Expected-Last-Subject-Sequence``) that its subject
+is still at the revision of the meta read just before, so the version whose chunks are purged
+is exactly the one the meta replaced. When another writer published in between, the server
+refuses (``StaleRevision``), the previous meta is read again and the publish retried (at most
+``PUBLISH_ATTEMPTS`` times, with a short random pause): of concurrent commits of one name the
+last one wins, and every replaced version's chunks are purged. ``nats_core`` publishes its
+metas (renames, deletes, metadata updates) on the same condition with :func:`retry_stale`.
+
 If the meta publish itself fails without an answer (timeout, lost connection), the meta is
 re-read: a meta with our nuid means the put did commit; an unreadable state leaves the new
 chunks alone rather than risk purging data a committed meta points at.
@@ -20,15 +28,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from nats.nuid import NUID
 
 from . import wire
 from .digest import Sha256Pipe
-from .errors import StoreError, TooLarge, Unavailable
+from .errors import StaleRevision, StoreError, TooLarge, Unavailable
 from .nats_conn import Conn
 from .types import ObjectInfo, ObjectMeta
 
@@ -39,7 +49,33 @@ ACK_WINDOW = 16
 
 ROLLUP = {"Nats-Rollup": "sub"}
 
+#: Tries of a conditional meta publish before ``StaleRevision`` is raised.
+PUBLISH_ATTEMPTS = 10
+#: Upper bound of the random pause before retry ``n`` (seconds, times ``n``).
+RETRY_PAUSE = 0.02
+
+T = TypeVar("T")
+
 _nuid = NUID()
+
+
+def meta_headers(expected: int) -> dict[str, str]:
+    """Headers of a meta publish that the server stores only while the meta subject's last
+    message is at sequence ``expected`` (0: the subject has no message)."""
+    return {**ROLLUP, "Nats-Expected-Last-Subject-Sequence": str(expected)}
+
+
+async def retry_stale(attempt: Callable[[bool], Awaitable[T]]) -> T:
+    """Run ``attempt(retry)`` (which reads the current meta and publishes conditionally)
+    until it does not raise ``StaleRevision``: at most ``PUBLISH_ATTEMPTS`` runs, with a short
+    random pause between them; the last run's ``StaleRevision`` propagates. ``retry`` is True
+    after a refusal: the attempt then reads the meta from the stream leader."""
+    for n in range(1, PUBLISH_ATTEMPTS):
+        try:
+            return await attempt(n > 1)
+        except StaleRevision:
+            await asyncio.sleep(random.uniform(0, RETRY_PAUSE * n))
+    return await attempt(True)
 
 
 def new_nuid() -> str:
@@ -50,7 +86,8 @@ def new_nuid() -> str:
 class UploadPipe:
     """One put in progress; every method runs on the asyncio loop.
 
-    ``last_info(bucket, name)`` returns the current meta (delete markers included) or None;
+    ``last_info(bucket, name, leader)`` returns the current meta (delete markers included) or
+    None, read from the stream leader when ``leader``;
     ``observe(info)`` is told of the committed meta (the read path drops what it replaced).
     """
 
@@ -61,7 +98,7 @@ class UploadPipe:
         meta: ObjectMeta,
         chunk_size: int,
         max_object_size: int,
-        last_info: Callable[[str, str], Awaitable[ObjectInfo | None]],
+        last_info: Callable[[str, str, bool], Awaitable[ObjectInfo | None]],
         observe: Callable[[ObjectInfo], None],
     ) -> None:
         self._conn = conn
@@ -193,7 +230,6 @@ class UploadPipe:
                 await self._publish(chunk)
             await self._drain()
             digest = await self._sha.digest()
-            old = await self._previous()
         except BaseException:
             await self.abort()
             raise
@@ -211,18 +247,26 @@ class UploadPipe:
             metadata=self._meta.metadata,
             max_chunk_size=self._chunk_size,
         )
-        try:
+        old: ObjectInfo | None = None
+        sent = False  # a publish is out whose answer may have been lost
+
+        async def attempt(retry: bool) -> ObjectInfo:
+            nonlocal old, sent
+            sent = False
+            old, expected = await self._previous(retry)
+            sent = True
             seq, when = await self._conn.publish_stored(
-                self._stream, self._meta_subject, wire.encode_meta(info), ROLLUP
+                self._stream, self._meta_subject, wire.encode_meta(info), meta_headers(expected)
             )
-            info = replace(info, revision=seq, mtime=when or info.mtime)
-        except Unavailable:
-            current = await self._reread()
-            if current is None or current.nuid != self.nuid:
-                if current is not None:
-                    await self._purge_new()
+            return replace(info, revision=seq, mtime=when or info.mtime)
+
+        try:
+            info = await retry_stale(attempt)
+        except Unavailable as exc:
+            if not sent:
+                await self._purge_new()
                 raise
-            info = replace(info, revision=current.revision, mtime=current.mtime)
+            info = await self._settle_unanswered(info, exc)
         except BaseException:
             await self._purge_new()
             raise
@@ -239,18 +283,36 @@ class UploadPipe:
                 )
         return info
 
-    async def _previous(self) -> ObjectInfo | None:
+    async def _settle_unanswered(self, info: ObjectInfo, exc: Unavailable) -> ObjectInfo:
+        """The meta publish got no answer: re-read the meta. Ours means the put committed;
+        another one means it did not (the new chunks are purged); an unreadable state leaves
+        the new chunks alone. Raises ``exc`` unless the put committed."""
+        current = await self._reread()
+        if current is not None and current.nuid == self.nuid:
+            return replace(info, revision=current.revision, mtime=current.mtime)
+        if current is not None:
+            await self._purge_new()
+        raise exc
+
+    async def _previous(self, leader: bool) -> tuple[ObjectInfo | None, int]:
+        """The meta this put replaces (None when there is none or it is unreadable) and the
+        sequence its subject must still be at when the new meta is published."""
         try:
-            return await self._last_info(self._bucket, self._meta.name)
+            old = await self._last_info(self._bucket, self._meta.name, leader)
         except StoreError as exc:
             if isinstance(exc, Unavailable):
                 raise
             log.warning("%s/%s: unreadable previous meta is replaced: %s", self._bucket, self._meta.name, exc)
-            return None
+            if leader:
+                raw = await self._conn.msg_get(self._stream, {"last_by_subj": self._meta_subject})
+            else:
+                raw = await self._conn.last_msg(self._stream, self._meta_subject)
+            return None, raw.seq if raw is not None else 0
+        return old, old.revision if old is not None else 0
 
     async def _reread(self) -> ObjectInfo | None:
         try:
-            return await self._last_info(self._bucket, self._meta.name)
+            return await self._last_info(self._bucket, self._meta.name, False)
         except Unavailable:
             raise Unavailable(f"{self._bucket}/{self._meta.name}: commit state unknown") from None
         except StoreError:
@@ -290,7 +352,11 @@ class UploadPipe:
             )
 
 
-async def purge_subject(conn: Conn, stream: str, subject: str) -> int:
-    """Purge every message on ``subject``; returns how many were purged."""
-    reply = await conn.api("STREAM.PURGE." + stream, {"filter": subject})
+async def purge_subject(conn: Conn, stream: str, subject: str, *, before: int | None = None) -> int:
+    """Purge every message on ``subject`` (only those with a sequence below ``before`` when
+    given, so messages stored since the caller looked are kept); returns how many were purged."""
+    body: dict[str, object] = {"filter": subject}
+    if before is not None:
+        body["seq"] = before
+    reply = await conn.api("STREAM.PURGE." + stream, body)
     return int(reply.get("purged", 0))

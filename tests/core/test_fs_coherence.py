@@ -196,3 +196,38 @@ def test_open_before_the_watch_caught_up_reads_the_new_version(run_fs) -> None:
         await fs.release(h.fh)
 
     run_fs(body)
+
+
+def test_watch_updates_of_held_names_wait_for_the_hold() -> None:
+    """A rename's watch echo that arrives before the rename's reply is applied after the
+    rename (the view must not show moved content under a name whose inode has not moved)."""
+    from datetime import UTC, datetime
+
+    from osfs.store.memory import MemoryStore
+    from osfs.store.types import ObjectInfo
+    from osfs.watch import BucketView
+
+    changed: list[str] = []
+    view = BucketView(MemoryStore(), "b", lambda _b, name: changed.append(name))
+
+    def info(name: str, nuid: str, rev: int, deleted: bool = False) -> ObjectInfo:
+        return ObjectInfo("b", name, nuid, 1, 1, "", datetime.now(UTC), deleted=deleted, revision=rev)
+
+    view.apply(info("target", "OLD", 1))
+    view.apply(info("tmp", "NEW", 2))
+    with view.holding("tmp", "target"):
+        view.apply(info("target", "NEW", 3), notify=True)  # the echo, early
+        assert view.infos["target"].nuid == "OLD" and "tmp" in view.infos
+        assert changed == []
+        view.apply(info("unrelated", "U", 4), notify=True)  # other names are not held
+        assert "unrelated" in view.infos
+        # the rename's own result, applied by the filesystem
+        view.remove("tmp")
+        view.remove("target")
+        view.apply(info("target", "NEW", 3))
+    assert view.infos["target"].nuid == "NEW" and "tmp" not in view.infos
+    assert changed == ["unrelated"]  # the deferred echo changed nothing once replayed
+    with view.holding("target"):
+        view.apply(info("elsewhere", "NEW", 5), notify=True)  # moves the held name's nuid away
+        assert "target" in view.infos and "elsewhere" not in view.infos
+    assert "target" not in view.infos and view.infos["elsewhere"].nuid == "NEW"

@@ -253,3 +253,43 @@ def test_fstat_after_unlink_answers_from_the_handle(run_fs) -> None:
             await fs.getattr(ino)
 
     run_fs(body)
+
+
+def test_late_release_of_an_unlinked_file_leaves_its_successor_alone(run_fs) -> None:
+    """stress-ng hdd's loop: create, unlink, write, close; create the same name again. The
+    kernel sends RELEASE without waiting, so the old file's release can come after the new
+    create: it must not hide the new file (``truncate(path)`` got ENOENT)."""
+
+    async def body(fs, store) -> None:
+        b = await bucket(fs, store)
+        old, _ = await fs.create(b, "f", RW | os.O_CREAT | os.O_TRUNC, 0o600)
+        await fs.unlink(b, "f")
+        await fs.write(old.fh, 0, b"scratch")
+        new, attr = await fs.create(b, "f", RW | os.O_CREAT | os.O_TRUNC, 0o600)
+        await fs.release(old.fh)
+        assert (await fs.lookup(b, "f")).ino == attr.ino
+        await fs.setattr(attr.ino, size=0)
+        await fs.write(new.fh, 0, b"second")
+        await fs.release(new.fh)
+        assert await read_file(fs, "b/f") == b"second"
+
+    run_fs(body)
+
+
+def test_file_open_for_writing_and_renamed_over_is_not_published(run_fs) -> None:
+    """A file replaced by a rename while open for writing is gone, like an unlinked one:
+    its last close must not publish it over the file that replaced it."""
+
+    async def body(fs, store) -> None:
+        b = await bucket(fs, store)
+        victim, _ = await fs.create(b, "target", RW | os.O_CREAT, 0o600)
+        await fs.write(victim.fh, 0, b"replaced")
+        await write_file(fs, "b/tmp", b"winner")
+        await fs.rename(b, "tmp", b, "target")
+        await fs.write(victim.fh, 8, b" still writing")
+        await fs.release(victim.fh)
+        await settle()
+        assert await read_file(fs, "b/target") == b"winner"
+        assert [i.name for i in await store.list_objects("b")] == ["target"]
+
+    run_fs(body)

@@ -199,11 +199,6 @@ def test_damaged_chunks_are_eio_with_a_log_line(mounts, bucket_name, nats_url, h
     assert "ERROR" in line and bucket_name in line and "dir/damaged.bin" in line, log[-2000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ranged reads never check the digest: nats_read.ChunkReader.read checks only chunk "
-    "lengths, so same-length tampered chunks are served as good data",
-)
 def test_digest_mismatch_on_read_is_eio(mounts, bucket_name, nats_url):
     data = os.urandom(300 * KIB)
     _nats_put(nats_url, bucket_name, "tampered.bin", data)
@@ -213,7 +208,19 @@ def test_digest_mismatch_on_read_is_eio(mounts, bucket_name, nats_url):
     assert res.stdout != data or res.returncode != 0
     assert res.returncode != 0, "tampered data was served without an error"
     assert b"Input/output error" in res.stderr
-    assert any(nuid in ln and "digest" in ln for ln in m.log.splitlines())
+    assert any(nuid in ln and "digest" in ln and "ERROR" in ln for ln in m.log.splitlines())
+    stats = json.loads(os.getxattr(m.path, "user.osfs.stats"))
+    assert stats["digest_failures"] == 1 and stats["digests_verified"] == 0
+    assert _cat_fails(m.path / bucket_name / "tampered.bin").returncode != 0  # and stays failing
+
+
+def test_good_file_read_in_order_is_verified(mounts, bucket_name, nats_url):
+    data = os.urandom(300 * KIB)
+    _nats_put(nats_url, bucket_name, "good.bin", data)
+    m = mounts()
+    assert (m.path / bucket_name / "good.bin").read_bytes() == data
+    stats = json.loads(os.getxattr(m.path, "user.osfs.stats"))
+    assert stats["digests_verified"] == 1 and stats["digest_failures"] == 0
 
 
 def test_malformed_and_quirky_metas_from_other_clients(mounts, bucket_name, nats_url):
@@ -276,7 +283,7 @@ def test_malformed_and_quirky_metas_from_other_clients(mounts, bucket_name, nats
     assert (d / "js-link").read_bytes() == b"good"
     assert os.stat(d / "unknown-fields").st_size == 0
     assert (d / "unknown-fields").read_bytes() == b""
-    warnings = [ln for ln in m.log.splitlines() if "malformed" in ln and bucket_name in ln]
+    warnings = [ln for ln in m.log.splitlines() if "skipping malformed metas" in ln and bucket_name in ln]
     assert len(warnings) == 1, m.log[-3000:]
     assert "WARNING" in warnings[0]
 

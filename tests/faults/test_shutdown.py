@@ -194,14 +194,19 @@ def test_sigkill_loses_only_open_files(mounts, nats_url, bucket_name, holders):
     assert _stored(nats_url, bucket_name, "stream.bin") == b"written again"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no startup sweep of orphaned chunks exists (the streamed chunks of files open at a "
-    "SIGKILL stay in the stream forever)",
-)
 def test_next_mount_purges_orphaned_chunks(mounts, nats_url, bucket_name, holders):
     _sigkill_with_open_files(mounts, nats_url, bucket_name, holders)
-    assert _orphans(nats_url, bucket_name), "the killed upload left no chunks to purge"
-    m2 = mounts()
+    orphans = _orphans(nats_url, bucket_name)
+    assert orphans, "the killed upload left no chunks to purge"
+    m2 = mounts("--orphan-grace", "1h")  # the default grace protects them: too young
     os.listdir(m2.path / bucket_name)
+    assert wait_for(lambda: "orphan sweep done" in m2.log, 20), m2.log[-3000:]
+    assert _orphans(nats_url, bucket_name) == orphans
+    m2.unmount()
+    m3 = mounts("--orphan-grace", "0s")
     assert wait_for(lambda: _orphans(nats_url, bucket_name) == {}, 20), _orphans(nats_url, bucket_name)
+    assert wait_for(lambda: "orphan sweep done" in m3.log, 20), m3.log[-3000:]
+    assert f"bucket {bucket_name}: purged the orphaned chunks of {len(orphans)} " in m3.log
+    b = m3.path / bucket_name
+    assert sorted(os.listdir(b)) == ["closed.txt"]
+    assert (b / "closed.txt").read_bytes() == b"closed before"

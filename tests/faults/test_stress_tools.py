@@ -105,25 +105,11 @@ def test_stress_ng_filesystem_stressors(workdir):
         pytest.param(
             ["--hdd", "1", "--hdd-opts", "wr-rnd,rd-rnd,fsync,utimes", "--hdd-bytes", "2M"],
             id="hdd-opts",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="intermittent (about 1 run in 4): truncate(path) gets ENOENT from a race "
-                "between create/release and the path lookup; not yet diagnosed",
-            ),
         ),
         pytest.param(["--fallocate", "1", "--fallocate-bytes", "1M"], id="fallocate"),
         pytest.param(["--sync-file", "1", "--sync-file-bytes", "1M"], id="sync-file"),
         pytest.param(["--filename", "1"], id="filename"),
-        pytest.param(
-            ["--symlink", "1"],
-            id="symlink",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="readlink does not return the text given to symlink(2): links.py stores an "
-                "object link and readlink shows its target relative to the link "
-                "('/mnt/b/d/t' and './t' read back as 't')",
-            ),
-        ),
+        pytest.param(["--symlink", "1"], id="symlink"),
     ],
 )
 def test_stress_ng_more_stressors(workdir, stressor):

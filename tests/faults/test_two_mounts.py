@@ -74,11 +74,6 @@ def test_concurrent_writers_of_one_file_end_with_one_writers_content(pair, nats_
     assert a.proc.poll() is None and b.proc.poll() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nats_write.UploadPipe.commit reads the previous meta before publishing its own: two "
-    "concurrent commits both see the same previous version, so the loser's chunks are orphaned",
-)
 def test_concurrent_commits_leave_no_orphan_chunks(nats_url, bucket_name):
     import trio
 

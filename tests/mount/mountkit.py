@@ -36,8 +36,17 @@ class Mounted:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def unmount(self, timeout: float = 60.0) -> None:
-        """Unmount with fusermount3 -u; raise if that fails or osfs exits non-zero."""
-        if self.proc.poll() is None and os.path.ismount(self.path):
+        """Unmount with fusermount3 -u; raise if that fails or osfs exits non-zero.
+
+        A mount whose osfs process already died is detached (``-z``) before raising, so a
+        failed test never leaves a dead mount behind."""
+        if self.proc.poll() is not None:
+            if in_proc_mounts(self.path):
+                subprocess.run(["fusermount3", "-u", "-z", str(self.path)], capture_output=True)
+            if self.proc.returncode != 0:
+                raise AssertionError(f"osfs had exited with {self.proc.returncode}\n{self.log[-3000:]}")
+            return
+        if os.path.ismount(self.path):
             res = subprocess.run(["fusermount3", "-u", str(self.path)], capture_output=True, text=True)
             if res.returncode != 0:
                 subprocess.run(["fusermount3", "-u", "-z", str(self.path)], capture_output=True)
@@ -51,6 +60,14 @@ class Mounted:
             raise AssertionError(f"osfs did not exit after unmount\n{self.log[-3000:]}") from None
         if code != 0:
             raise AssertionError(f"osfs exited with {code}\n{self.log[-3000:]}")
+
+
+def in_proc_mounts(path: Path) -> bool:
+    """Whether ``path`` is a mount point in /proc/mounts (a dead FUSE mount included,
+    which ``os.path.ismount`` misses because its ``stat`` fails)."""
+    target = os.path.realpath(path).replace(" ", "\\040")
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == target for line in f)
 
 
 def osfs_cmd(*args: str) -> list[str]:

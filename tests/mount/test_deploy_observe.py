@@ -174,3 +174,39 @@ def test_metrics_port_in_use_is_a_one_line_error(tmp_path: Path, nats_url: str):
     assert res.returncode == 1
     assert res.stderr.strip() == f"osfs: cannot serve metrics on 127.0.0.1:{port}: Address already in use"
     assert not os.path.ismount(mnt)
+
+
+def test_disk_cache_serves_a_second_mount(mount_factory, nats_url: str, bucket_name: str, tmp_path: Path):
+    """A file read through one mount is read from the disk cache by the next one (same
+    --disk-cache), with no chunk fetched from the server; a second mount cannot share it."""
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    cache = tmp_path / "diskcache"
+    m = mount_factory("--disk-cache", str(cache), "--disk-cache-size", "64M")
+    (m.path / bucket_name).mkdir()
+    (m.path / bucket_name / "f.bin").write_bytes(data)
+    m2 = mount_factory()
+    assert (m2.path / bucket_name / "f.bin").read_bytes() == data  # another mount: no cache
+    assert (m.path / bucket_name / "f.bin").read_bytes() == data  # fills the disk cache
+    deadline = time.monotonic() + 20
+    while _stats(m.path)["disk_cache_bytes"] < len(data) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _stats(m.path)["disk_cache_bytes"] == len(data)
+    (tmp_path / "other").mkdir()
+    other = ["--foreground", "--server", nats_url, "--disk-cache", str(cache)]
+    res = subprocess.run(
+        osfs_cmd("mount", str(tmp_path / "other"), *other),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode != 0 and "in use by another mount" in res.stderr, res.stderr
+    m.unmount()
+    m3 = mount_factory("--disk-cache", str(cache))
+    assert (m3.path / bucket_name / "f.bin").read_bytes() == data
+    stats = _stats(m3.path)
+    assert stats["disk_cache_hits"] >= 20 and stats["chunk_fetches"] == 0, stats
+    assert stats["digests_verified"] == 1, stats
+
+
+def _stats(mountpoint: Path) -> dict:
+    return json.loads(os.getxattr(mountpoint, "user.osfs.stats"))

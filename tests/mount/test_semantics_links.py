@@ -60,11 +60,38 @@ def test_ln_absolute_target_inside_the_mount(mnt, bucket_name):
     os.symlink(str(a / "dir" / "deep.txt"), a / "abs")
     os.symlink(str(b / "g.txt"), a / "dir" / "absother")
     os.symlink(str(b), a / "absbucket")
-    assert os.readlink(a / "abs") == "dir/deep.txt"
-    assert os.readlink(a / "dir" / "absother") == f"../../{b.name}/g.txt"
-    assert os.readlink(a / "absbucket") == f"../{b.name}"
+    # readlink gives back the text symlink(2) was given
+    assert os.readlink(a / "abs") == str(a / "dir" / "deep.txt")
+    assert os.readlink(a / "dir" / "absother") == str(b / "g.txt")
+    assert os.readlink(a / "absbucket") == str(b)
     assert (a / "abs").read_bytes() == b"deep in a"
     assert (a / "dir" / "absother").read_bytes() == b"file in b"
+    assert os.listdir(a / "absbucket") == ["g.txt"]
+
+
+def test_readlink_keeps_the_text_while_it_names_the_target(mnt, nats_url, bucket_name):
+    a, b = _two_buckets(mnt, bucket_name)
+    texts = {
+        "dot": "./f.txt",
+        "detour": "dir/../f.txt",
+        "slashes": "dir//deep.txt",
+        "roundtrip": f"../{a.name}/f.txt",
+        "other": f"../{b.name}/./g.txt",
+    }
+    for name, text in texts.items():
+        os.symlink(text, a / name)
+    for name, text in texts.items():
+        assert os.readlink(a / name) == text
+        assert os.lstat(a / name).st_size == len(text.encode())
+    assert (a / "detour").read_bytes() == b"file in a"
+    # the link object names the target; the text is kept in the link's metadata
+    meta = raw_meta(nats_url, a.name, "dot")
+    assert meta["options"]["link"] == {"bucket": a.name, "name": "f.txt"}
+    assert meta["metadata"]["osfs-symlink"] == "./f.txt"
+    # moved to where the text names something else: the relative form to the same object
+    os.rename(a / "dot", a / "dir" / "dot")
+    assert os.readlink(a / "dir" / "dot") == "../f.txt"
+    assert (a / "dir" / "dot").read_bytes() == b"file in a"
 
 
 def test_ln_refuses_what_an_object_link_cannot_express(mnt, bucket_name, tmp_path):
