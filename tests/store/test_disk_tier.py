@@ -38,13 +38,20 @@ async def _settle_disk(store: NatsStore) -> None:
     assert disk.bytes == len(DATA)
 
 
+async def _cached_once(url: str, bucket: str, directory):  # -> (store, info)
+    """A store with a disk cache in ``directory`` that has put DATA as ``f`` and read it
+    once, so that every chunk of it is on disk."""
+    store = await _store(url, directory)
+    await store.create_bucket(BucketConfig(bucket))
+    info = await store.put(bucket, ObjectMeta("f"), DATA)
+    assert await _read_all(store, bucket, "f") == DATA
+    await _settle_disk(store)
+    return store, info
+
+
 def test_chunks_read_once_come_from_disk_next_time(nats_url, bucket_name, tmp_path) -> None:
     async def body() -> None:
-        store = await _store(nats_url, tmp_path / "dc")
-        await store.create_bucket(BucketConfig(bucket_name))
-        await store.put(bucket_name, ObjectMeta("f"), DATA)
-        assert await _read_all(store, bucket_name, "f") == DATA
-        await _settle_disk(store)
+        store, _ = await _cached_once(nats_url, bucket_name, tmp_path / "dc")
         await store.close()
 
         again = await _store(nats_url, tmp_path / "dc")  # a fresh store: empty memory cache
@@ -60,11 +67,7 @@ def test_chunks_read_once_come_from_disk_next_time(nats_url, bucket_name, tmp_pa
 
 def test_damaged_disk_chunk_fails_the_digest_and_leaves_the_cache(nats_url, bucket_name, tmp_path) -> None:
     async def body() -> None:
-        store = await _store(nats_url, tmp_path / "dc")
-        await store.create_bucket(BucketConfig(bucket_name))
-        info = await store.put(bucket_name, ObjectMeta("f"), DATA)
-        assert await _read_all(store, bucket_name, "f") == DATA
-        await _settle_disk(store)
+        store, info = await _cached_once(nats_url, bucket_name, tmp_path / "dc")
         await store.close()
         path = tmp_path / "dc" / "chunks" / bucket_name / info.nuid / "2"
         raw = bytearray(path.read_bytes())
@@ -88,11 +91,7 @@ def test_damaged_disk_chunk_fails_the_digest_and_leaves_the_cache(nats_url, buck
 
 def test_replaced_version_leaves_the_disk_cache(nats_url, bucket_name, tmp_path) -> None:
     async def body() -> None:
-        store = await _store(nats_url, tmp_path / "dc")
-        await store.create_bucket(BucketConfig(bucket_name))
-        old = await store.put(bucket_name, ObjectMeta("f"), DATA)
-        assert await _read_all(store, bucket_name, "f") == DATA
-        await _settle_disk(store)
+        store, old = await _cached_once(nats_url, bucket_name, tmp_path / "dc")
         version_dir = tmp_path / "dc" / "chunks" / bucket_name / old.nuid
         assert version_dir.exists()
         await store.put(bucket_name, ObjectMeta("f"), b"new content")
