@@ -28,6 +28,12 @@ from .errors import Corrupt
 from .nats_conn import Conn
 from .types import ObjectInfo
 
+#: Chunk fetches in flight for one read or get.
+FETCH_WINDOW = 32
+#: Bytes asked for by one batch Direct Get of a whole-object get, and at most this many chunks.
+BATCH_BYTES = 1024 * 1024
+BATCH_MAX = 256
+
 
 class Gone(Exception):
     """A chunk of the version is missing (purged, replaced or lost)."""
@@ -119,3 +125,8 @@ async def _scan(conn: Conn, info: ObjectInfo, stream: str, subject: str) -> Chun
     if len(seqs) != info.chunks or total != info.size:
         raise Gone()
     return ChunkIndex(info.chunks, info.size, seqs=tuple(seqs), offsets=tuple(offsets))
+
+
+def per_batch(info: ObjectInfo, idx: ChunkIndex) -> int:
+    """Chunks asked for by one batch Direct Get: about ``BATCH_BYTES`` of them."""
+    return max(1, min(BATCH_MAX, BATCH_BYTES // max(1, info.size // max(1, idx.chunks))))

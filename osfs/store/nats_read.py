@@ -13,9 +13,10 @@ a run of consecutive chunks that are neither cached nor in flight goes in reques
 Get ``{"seq": N}`` (buckets without ``allow_direct``: chunk by chunk with
 ``STREAM.MSG.GET``). Every reply must be on the chunk subject at the expected sequence; a
 404 or another subject means the version is gone: the meta is re-read, giving
-``ObjectReplaced`` when the nuid changed and ``Corrupt`` when not. ``get`` streams the
-whole version with ``BATCHES`` such requests in flight, bypassing the cache, and yields one
-list of chunks per request (one wake-up of the consumer per MiB, not per chunk).
+``ObjectReplaced`` when the nuid changed and ``Corrupt`` when not. ``get`` (in
+:mod:`osfs.store.nats_get`) streams the whole version with several such requests in
+flight, bypassing the cache, and yields one list of chunks per request (one wake-up of the
+consumer per MiB, not per chunk).
 
 **Cache.** A ``cachetools.LRUCache`` bounded in bytes (``getsizeof=len``) keyed by ``(bucket,
 nuid, chunk_no)``, so a stale version is never served. Every chunk being fetched has a
@@ -53,35 +54,27 @@ chunk that completed the check, any read still assembling its range, and cached 
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import contextlib
 import functools
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import cachetools
 
 from . import wire
-from .digest import Sha256Pipe
 from .disk_cache import DiskCache
 from .errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
 from .nats_conn import Conn, RawMsg
-from .nats_index import ChunkIndex, Gone, build_index
+from .nats_get import WholeGetMixin
+from .nats_index import FETCH_WINDOW, ChunkIndex, Gone, build_index, per_batch
 from .nats_verify import ChunkKey, DigestVerifier, Verdict, failed
 from .types import ObjectInfo
 
 log = logging.getLogger(__name__)
 
-#: Chunk fetches in flight for one read or get.
-FETCH_WINDOW = 32
-#: Bytes asked for by one batch Direct Get of a whole-object get, and at most this many chunks.
-BATCH_BYTES = 1024 * 1024
-BATCH_MAX = 256
-#: Batch requests in flight for one whole-object get.
-BATCHES = 4
 #: Bytes of read-ahead in flight for the whole store.
 READAHEAD_BYTES = 32 * 1024 * 1024
 #: A sequential reader's chunks this far behind its position are evicted from the cache.
@@ -109,7 +102,7 @@ class ReadStats:
     digest_failures: int = 0
 
 
-class ChunkReader:
+class ChunkReader(WholeGetMixin):
     """Chunk indexes, cache and fetches for a :class:`Conn` (asyncio side)."""
 
     def __init__(
@@ -264,27 +257,6 @@ class ChunkReader:
             return ObjectReplaced(f"{info.bucket}/{info.name}: version {info.nuid} was replaced", current)
         return Corrupt(f"{info.bucket}/{info.name}: chunks of version {info.nuid} are missing")
 
-    def chunk(self, info: ObjectInfo, idx: ChunkIndex, i: int, *, cache: bool = True) -> Awaitable[bytes]:
-        """The bytes of chunk ``i``: from the cache, a fetch in flight, or a new fetch.
-
-        Raises ``Gone`` (internal) when the chunk is missing.
-        """
-        key = (info.bucket, info.nuid, i)
-        data = self._cache_get(key)
-        if data is not None:
-            fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-            fut.set_result(data)
-            return fut
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return asyncio.shield(pending)
-        if not cache:  # a whole-object get: nobody shares these fetches
-            return asyncio.ensure_future(self._fetch(info, idx, i, cache))
-        task = asyncio.ensure_future(self._fetch(info, idx, i, cache))
-        self._inflight[key] = task
-        task.add_done_callback(lambda _t: self._inflight.pop(key, None))
-        return asyncio.shield(task)
-
     async def _fetch(self, info: ObjectInfo, idx: ChunkIndex, i: int, cache: bool) -> bytes:
         if cache and self.disk is not None:
             data = await self._disk_chunk(info, idx, i)
@@ -321,7 +293,7 @@ class ChunkReader:
         self._check_good(info)
         idx = await self.index(info)
         first, last = idx.chunk_at(offset), idx.chunk_at(end - 1)
-        span = max(FETCH_WINDOW, 4 * _per_batch(info, idx))
+        span = max(FETCH_WINDOW, 4 * per_batch(info, idx))
         started = min(last + 1, first + span)
         self._want(info, idx, range(first, started))
         if readahead > 0 and last + 1 < idx.chunks:
@@ -362,7 +334,7 @@ class ChunkReader:
         batch completes. Read-ahead (``ahead``) stops when ``READAHEAD_BYTES`` are in flight.
         Returns the number of chunks started.
         """
-        per = _per_batch(info, idx)
+        per = per_batch(info, idx)
         run: list[int] = []
         started = 0
         for i in numbers:
@@ -538,109 +510,9 @@ class ChunkReader:
         if offset <= DROP_BEHIND:
             return
         hi = idx.chunk_at(offset - DROP_BEHIND)
-        lo = max(0, hi - 2 * _per_batch(info, idx) - 2)
+        lo = max(0, hi - 2 * per_batch(info, idx) - 2)
         for j in range(lo, hi):
             self.cache.pop((info.bucket, info.nuid, j), None)
-
-    async def _window(
-        self, info: ObjectInfo, idx: ChunkIndex, numbers: range, *, cache: bool
-    ) -> AsyncIterator[bytes]:
-        """The chunks ``numbers`` in order, one request each, up to ``FETCH_WINDOW`` in flight."""
-        window: list[Awaitable[bytes]] = []
-        it = iter(numbers)
-        try:
-            for i in it:
-                window.append(self.chunk(info, idx, i, cache=cache))
-                if len(window) >= FETCH_WINDOW:
-                    break
-            pos = 0
-            while pos < len(window):
-                data = await window[pos]
-                window[pos] = None  # type: ignore[call-overload]
-                pos += 1
-                nxt = next(it, None)
-                if nxt is not None:
-                    window.append(self.chunk(info, idx, nxt, cache=cache))
-                yield data
-        finally:
-            for w in window:
-                if isinstance(w, asyncio.Future) and not w.done():
-                    w.cancel()
-
-    async def get(self, info: ObjectInfo) -> AsyncIterator[list[bytes]]:
-        """The whole version in order, as lists of chunks; digest verified at the end
-        (``Corrupt``).
-
-        Chunks come by batch Direct Get (about ``BATCH_BYTES`` per request, ``BATCHES``
-        requests in flight), checked for subject, sequence and size; the cache is bypassed.
-        Each list holds one batch's chunks, so a consumer on another thread is woken once
-        per batch, not once per chunk. Buckets without ``allow_direct`` are read chunk by
-        chunk with ``STREAM.MSG.GET``. The digest is computed in a worker thread
-        (:class:`~osfs.store.digest.Sha256Pipe`).
-        """
-        if info.size == 0:
-            return
-        self._check_good(info)
-        idx = await self.index(info)
-        sha = Sha256Pipe()
-        if wire.stream_name(info.bucket) in self.conn.no_direct:  # found out while indexing
-            groups = _singles(self._window(info, idx, range(idx.chunks), cache=False))
-        else:
-            groups = self._batches(info, idx)
-        try:
-            async for group in groups:
-                await sha.update_all(group)
-                yield group
-        except Gone:
-            raise await self._gone(info) from None
-        expected = wire.decode_digest(info.digest) if info.digest else None
-        if info.digest and expected is None:
-            raise Corrupt(f"{info.bucket}/{info.name}: unreadable digest {info.digest!r}")
-        if expected is not None and await sha.digest() != expected:
-            self._mark_bad(info)
-            raise Corrupt(f"{info.bucket}/{info.name}: digest mismatch of version {info.nuid}")
-
-    async def _batches(self, info: ObjectInfo, idx: ChunkIndex) -> AsyncIterator[list[bytes]]:
-        stream = wire.stream_name(info.bucket)
-        subject = wire.chunk_subject(info.bucket, info.nuid)
-        per = _per_batch(info, idx)
-        starts = iter(range(0, idx.chunks, per))
-        window: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
-
-        async def send() -> None:
-            i0 = next(starts, None)
-            if i0 is not None:
-                n = min(per, idx.chunks - i0)
-                self.stats.chunk_fetches += n
-                self.stats.batch_gets += 1
-                window.append((i0, await self.conn.batch_get(stream, subject, idx.seq(i0), n)))
-
-        try:
-            for _ in range(BATCHES):
-                await send()
-            while window:
-                i0, fut = window.popleft()
-                done, _ = await asyncio.wait([fut], timeout=self.conn.timeout)
-                if not done:
-                    raise Unavailable(f"{info.bucket}/{info.name}: no answer to a batch get")
-                msgs = fut.result()
-                await send()
-                n = min(per, idx.chunks - i0)
-                if len(msgs) < n:
-                    if not msgs:
-                        raise Gone()
-                    window.appendleft(
-                        (
-                            i0 + len(msgs),
-                            await self.conn.batch_get(
-                                stream, subject, idx.seq(i0 + len(msgs)), n - len(msgs)
-                            ),
-                        )
-                    )
-                yield [self._checked(info, idx, subject, i0 + k, msg) for k, msg in enumerate(msgs[:n])]
-        finally:
-            for _, fut in window:
-                fut.cancel()
 
     def _checked(self, info: ObjectInfo, idx: ChunkIndex, subject: str, i: int, msg: RawMsg) -> bytes:
         """The data of chunk ``i`` from a batch reply; ``Gone`` or ``Corrupt`` if wrong."""
@@ -657,16 +529,6 @@ class ChunkReader:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._disk_pool is not None:
             await self.loop.run_in_executor(None, self._disk_pool.shutdown)
-
-
-def _per_batch(info: ObjectInfo, idx: ChunkIndex) -> int:
-    """Chunks asked for by one batch Direct Get: about ``BATCH_BYTES`` of them."""
-    return max(1, min(BATCH_MAX, BATCH_BYTES // max(1, info.size // max(1, idx.chunks))))
-
-
-async def _singles(blocks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
-    async for data in blocks:
-        yield [data]
 
 
 def _assemble(idx: ChunkIndex, parts: list[bytes], first: int, last: int, offset: int, end: int) -> bytes:
