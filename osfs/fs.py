@@ -310,10 +310,20 @@ class Filesystem(FileOpsMixin, NamespaceMixin, LinksMixin, XattrMixin):
     async def _settle(self, key: Key) -> None:
         """Wait for an upload of ``key``'s file that is in flight (a ``release`` committing
         while the application already renames or unlinks the file)."""
-        ino = self.inodes.find(key)
-        writer = self._writers.get(ino) if ino is not None else None
+        writer = self._writer_at(key)
         if writer is not None:
             await writer.settled()
+
+    def _writer_at(self, key: Key) -> Writer | None:
+        """The writer of the file at ``key``, if it is open for writing (or committing)."""
+        ino = self.inodes.find(key)
+        return self._writers.get(ino) if ino is not None else None
+
+    def _unname_writer(self, view: BucketView, writer: Writer, name: str) -> None:
+        """``writer``'s file lost its name (unlinked, or replaced by a rename): it is never
+        published, and stops being shown under ``name``."""
+        writer.unlinked = True
+        view.set_pending(name, None)
 
     def _orphan(self, key: Key, node: Node | None) -> None:
         """``key``'s name is going away: keep its version for opens of its inode."""

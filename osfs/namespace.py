@@ -48,11 +48,9 @@ class NamespaceMixin:
         view = self._view(key[0])
         obj = node.object_name
         assert obj is not None
-        ino = self.inodes.find(key)
-        writer = self._writers.get(ino) if ino is not None else None
+        writer = self._writer_at(key)
         if writer is not None:
-            writer.unlinked = True
-            view.set_pending(obj, None)
+            self._unname_writer(view, writer, obj)
         if obj in view.infos:
             await self._delete_object(key[0], obj, "unlink")
         self._orphan(key, node)
@@ -95,29 +93,25 @@ class NamespaceMixin:
             if target is not None and target.is_dir:
                 raise FsError(errno.EISDIR)
             assert node.object_name is not None
-            replaced_ino = self.inodes.find(new_key)
-            replaced = self._writers.get(replaced_ino) if replaced_ino is not None else None
             # the inode moves in the same step as the view: an open of the replaced inode
             # never sees the moved content under the old inode's size
             view = self._view(bucket)
             with view.holding(node.object_name, new_key[1]):
-                await self._rename_file(old_key, node, new_key[1], replaced)
+                await self._rename_file(old_key, node, new_key[1])
                 self._orphan(new_key, target)
                 self.inodes.move(old_key, new_key)
             return
         self.inodes.move(old_key, new_key)
 
-    async def _rename_file(
-        self: Filesystem, old_key: Key, node: Node, new_obj: str, replaced: Writer | None
-    ) -> None:
-        """Move the file at ``old_key`` to ``new_obj``; ``replaced`` is the writer of a file
-        open for writing at ``new_obj``: it becomes like an unlinked file (never published)."""
+    async def _rename_file(self: Filesystem, old_key: Key, node: Node, new_obj: str) -> None:
+        """Move the file at ``old_key`` to ``new_obj``; a file open for writing at
+        ``new_obj`` becomes like an unlinked file (never published)."""
         bucket = old_key[0]
         view = self._view(bucket)
         obj = node.object_name
         assert obj is not None
-        ino = self.inodes.find(old_key)
-        writer = self._writers.get(ino) if ino is not None else None
+        writer = self._writer_at(old_key)
+        replaced = self._writer_at((bucket, new_obj))
         if obj in view.infos:
             try:
                 moved = await self.store.rename(bucket, obj, new_obj, replace=True)
@@ -129,8 +123,7 @@ class NamespaceMixin:
         elif new_obj in view.infos:
             await self._delete_object(bucket, new_obj, "rename")
         if replaced is not None:
-            replaced.unlinked = True
-            view.set_pending(new_obj, None)
+            self._unname_writer(view, replaced, new_obj)
         if writer is not None:
             self._rename_writer(view, writer, new_obj)
 

@@ -36,6 +36,7 @@ import cachetools
 
 log = logging.getLogger(__name__)
 
+#: A chunk of one version: ``(bucket, nuid, chunk number)`` (the memory cache's key too).
 ChunkKey = tuple[str, str, int]
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")

@@ -36,12 +36,11 @@ then a replaced version's cached bytes may still be served (they are always that
 bytes: keys hold the nuid). A range that needs a fetch notices a version is gone at once
 (``ObjectReplaced``).
 
-**Disk cache.** With a :class:`~osfs.store.disk_cache.DiskCache` (``--disk-cache``), a
-chunk fetched from the server is also written there by a worker thread (skipped while
-``DISK_WRITES_PENDING`` writes wait, so memory stays bounded), and a run of chunks to fetch
-is first looked for there, in order, by the same workers; what is found goes through the
-digest check and into the memory cache like a fetched chunk. Replaced or damaged versions
-are deleted from it as from memory.
+**Disk cache.** With a :class:`~osfs.store.disk_cache.DiskCache` (``--disk-cache``, run
+through :class:`~osfs.store.nats_disk.DiskTier`), a chunk fetched from the server is also
+written there in the background, and a run of chunks to fetch is first looked for there,
+in order; what is found goes through the digest check and into the memory cache like a
+fetched chunk. Replaced or damaged versions are deleted from it as from memory.
 
 **Digest.** Every chunk fetched for the cache goes through a
 :class:`~osfs.store.nats_verify.DigestVerifier` before it is cached, so a version read from
@@ -54,7 +53,6 @@ chunk that completed the check, any read still assembling its range, and cached 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -65,12 +63,13 @@ from dataclasses import dataclass
 import cachetools
 
 from . import wire
-from .disk_cache import DiskCache
+from .disk_cache import ChunkKey, DiskCache
 from .errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
 from .nats_conn import Conn, RawMsg
+from .nats_disk import DiskTier
 from .nats_get import WholeGetMixin
 from .nats_index import FETCH_WINDOW, ChunkIndex, Gone, build_index, per_batch
-from .nats_verify import ChunkKey, DigestVerifier, Verdict, failed
+from .nats_verify import DigestVerifier, Verdict, failed
 from .types import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -79,8 +78,6 @@ log = logging.getLogger(__name__)
 READAHEAD_BYTES = 32 * 1024 * 1024
 #: A sequential reader's chunks this far behind its position are evicted from the cache.
 DROP_BEHIND = 4 * 1024 * 1024
-#: Chunk writes to the disk cache that may wait for its worker threads.
-DISK_WRITES_PENDING = 32
 #: Indexes kept (each is small: a few numbers, or two lists for scanned objects).
 INDEX_CACHE_ENTRIES = 4096
 
@@ -114,14 +111,9 @@ class ChunkReader(WholeGetMixin):
     ) -> None:
         self.conn = conn
         self.disk = disk
-        self._disk_pool = (
-            concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="osfs-disk")
-            if disk is not None
-            else None
-        )
-        self._disk_writes = 0
         self.stats = ReadStats()
         self.loop = asyncio.get_running_loop()
+        self._disk = DiskTier(disk, self.loop)
         #: Guards ``cache``, ``_indexes`` and ``stats``: the trio thread reads them too.
         self.lock = threading.Lock()
         self.cache: cachetools.LRUCache = cachetools.LRUCache(maxsize=max(1, cache_size), getsizeof=len)
@@ -225,7 +217,7 @@ class ChunkReader(WholeGetMixin):
                 return
             del self._names[key]
             self.verifier.forget(info.bucket, old)
-            self._disk_discard(info.bucket, old)
+            self._disk.discard(info.bucket, old)
             idx = self._indexes.pop((info.bucket, old), None)
             if idx is not None:
                 for i in range(idx.chunks):
@@ -241,9 +233,9 @@ class ChunkReader(WholeGetMixin):
         self._cache_put(last, built.last)
         self._verify(info, 0, built.first)  # after the last chunk is cached: 1 or 2 chunks
         self._cache_put(first, built.first)
-        self._to_disk(last, built.last)
+        self._disk.put(last, built.last)
         if first != last:
-            self._to_disk(first, built.first)
+            self._disk.put(first, built.first)
         return built.index
 
     # ----- fetching --------------------------------------------------------------------
@@ -258,7 +250,7 @@ class ChunkReader(WholeGetMixin):
         return Corrupt(f"{info.bucket}/{info.name}: chunks of version {info.nuid} are missing")
 
     async def _fetch(self, info: ObjectInfo, idx: ChunkIndex, i: int, cache: bool) -> bytes:
-        if cache and self.disk is not None:
+        if cache and self._disk.enabled:
             data = await self._disk_chunk(info, idx, i)
             if data is not None:
                 return data
@@ -280,7 +272,7 @@ class ChunkReader(WholeGetMixin):
         if cache:
             self._verify(info, i, msg.data)
             self._cache_put((info.bucket, info.nuid, i), msg.data)
-            self._to_disk((info.bucket, info.nuid, i), msg.data)
+            self._disk.put((info.bucket, info.nuid, i), msg.data)
         return msg.data
 
     async def read(self, info: ObjectInfo, offset: int, length: int, readahead: int) -> bytes:
@@ -388,7 +380,7 @@ class ChunkReader(WholeGetMixin):
         end = first + len(futs)
         i = first
         try:
-            while self.disk is not None and i < end:
+            while self._disk.enabled and i < end:
                 data = await self._disk_chunk(info, idx, i)
                 if data is None:
                     break
@@ -418,7 +410,7 @@ class ChunkReader(WholeGetMixin):
                     data = self._checked(info, idx, subject, i, msg)
                     self._verify(info, i, data)
                     self._cache_put((info.bucket, info.nuid, i), data)
-                    self._to_disk((info.bucket, info.nuid, i), data)
+                    self._disk.put((info.bucket, info.nuid, i), data)
                     futs[i - first].set_result(data)
                     i += 1
         except BaseException as exc:
@@ -457,41 +449,20 @@ class ChunkReader(WholeGetMixin):
             self.stats.digest_failures += 1
             for i in range(info.chunks):
                 self.cache.pop((info.bucket, info.nuid, i), None)
-        self._disk_discard(info.bucket, info.nuid)
+        self._disk.discard(info.bucket, info.nuid)
         log.error("%s/%s: digest mismatch of version %s: its reads fail", info.bucket, info.name, info.nuid)
 
-    # ----- disk cache (see disk_cache) -----------------------------------------------------
+    # ----- disk cache (see nats_disk) ------------------------------------------------------
     async def _disk_chunk(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> bytes | None:
         """Chunk ``i`` from the disk cache (checked and put in the memory cache), or None."""
         key = (info.bucket, info.nuid, i)
-        if self.disk is None or key not in self.disk:
-            return None
-        size = idx.end(i) - idx.start(i)
-        data = await self.loop.run_in_executor(self._disk_pool, self.disk.get, key, size)
+        data = await self._disk.get(key, idx.end(i) - idx.start(i))
         if data is None:
             return None
         self.stats.disk_hits += 1
         self._verify(info, i, data)
         self._cache_put(key, data)
         return data
-
-    def _to_disk(self, key: ChunkKey, data: bytes) -> None:
-        """Write a chunk fetched from the server to the disk cache, in the background."""
-        if self.disk is None or self._disk_writes >= DISK_WRITES_PENDING:
-            return
-        self._disk_writes += 1
-        fut = self.loop.run_in_executor(self._disk_pool, self.disk.put, key, data)
-        fut.add_done_callback(self._disk_written)
-
-    def _disk_written(self, fut: asyncio.Future[None]) -> None:
-        self._disk_writes -= 1
-        if not fut.cancelled():
-            fut.exception()  # DiskCache logs its own failures
-
-    def _disk_discard(self, bucket: str, nuid: str) -> None:
-        if self.disk is not None:
-            with contextlib.suppress(RuntimeError):  # the loop or pool is shut down
-                self.loop.run_in_executor(self._disk_pool, self.disk.discard_version, bucket, nuid)
 
     def _schedule_readahead(self, info: ObjectInfo, idx: ChunkIndex, first: int, until: int) -> None:
         last = first
@@ -527,8 +498,7 @@ class ChunkReader(WholeGetMixin):
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._disk_pool is not None:
-            await self.loop.run_in_executor(None, self._disk_pool.shutdown)
+        await self._disk.close()
 
 
 def _assemble(idx: ChunkIndex, parts: list[bytes], first: int, last: int, offset: int, end: int) -> bytes:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import wire
+from .disk_cache import ChunkKey
 from .errors import Corrupt
 from .types import ObjectInfo
 
@@ -54,7 +55,6 @@ MAX_GIVEN_UP = 1024
 MAX_BAD = 1024
 
 VersionKey = tuple[str, str]  # (bucket, nuid)
-ChunkKey = tuple[str, str, int]  # (bucket, nuid, chunk number)
 
 
 class Verdict(enum.Enum):
