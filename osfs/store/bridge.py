@@ -163,19 +163,15 @@ class Bridge:
 
 
 class Call(Generic[T]):
-    """A coroutine started on the loop by :meth:`Bridge.start_call`, awaited from trio."""
+    """A coroutine started on the loop by :meth:`Bridge.start_call`, awaited from trio.
+
+    The trio side is woken only when somebody waits: a call that has finished by the time
+    its result is taken costs no wake-up across threads.
+    """
 
     def __init__(self, fut: concurrent.futures.Future[T], token: trio.lowlevel.TrioToken) -> None:
         self._fut = fut
-        done = self._done = trio.Event()
-
-        # refers to the event only: a reference to ``self`` would make a cycle through the
-        # future's callbacks that keeps the result (a MiB of data) alive until a GC pass
-        def wake(_f: object) -> None:
-            with suppress(trio.RunFinishedError):
-                token.run_sync_soon(done.set)
-
-        fut.add_done_callback(wake)
+        self._token = token
 
     def done(self) -> bool:
         """True once the call has finished (its result can be taken without waiting)."""
@@ -191,7 +187,20 @@ class Call(Generic[T]):
         Cancelling the waiter leaves the call running. ``BridgeClosed`` when the loop was
         closed under it.
         """
-        await self._done.wait()
+        if self._fut.done():
+            await trio.lowlevel.checkpoint()
+        else:
+            done = trio.Event()
+            token = self._token
+
+            # refers to the event only: a reference to ``self`` would make a cycle through
+            # the future's callbacks that keeps the result (a MiB of data) alive until a GC
+            def wake(_f: object) -> None:
+                with suppress(trio.RunFinishedError):
+                    token.run_sync_soon(done.set)
+
+            self._fut.add_done_callback(wake)  # runs at once if the call finished meanwhile
+            await done.wait()
         if self._fut.cancelled():
             raise BridgeClosed("bridge closed while the call ran")
         return self._fut.result()

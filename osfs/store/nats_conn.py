@@ -24,7 +24,7 @@ import contextlib
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,7 +37,7 @@ import nats.js.errors
 from nats.aio.msg import Msg
 
 from ..config import ConnectOptions
-from . import wire
+from . import nats_client, nats_parse, wire
 from .errors import (
     BucketNotFound,
     Conflict,
@@ -217,8 +217,11 @@ class Conn:
     async def open(cls, opts: ConnectOptions) -> Conn:
         holder: list[Conn] = []
 
+        client = nats_client.new_client()
+
         async def on_reconnect() -> None:
             log.info("reconnected to NATS")
+            nats_client.fast_reads(client)
             if holder:
                 holder[0].reconnects += 1
 
@@ -238,7 +241,8 @@ class Conn:
         where = ", ".join(opts.servers)
         _raise_read_buffer()
         attempt = asyncio.ensure_future(
-            nats.connect(
+            nats_client.connect(
+                client,
                 **connect_kwargs(opts),
                 reconnected_cb=on_reconnect,
                 disconnected_cb=on_disconnect,
@@ -324,13 +328,22 @@ class Conn:
         await self._publish_for(fut, subject, data, self._ack_prefix + token)
         return fut
 
-    async def _reply_inbox(self, cb) -> str:  # type: ignore[no-untyped-def]
-        """Subscribe ``cb`` to a fresh wildcard inbox; return its prefix (ending in ".")."""
+    async def _reply_inbox(self, handler: Callable[[Any], None]) -> str:
+        """Subscribe ``handler`` to a fresh wildcard inbox; return its prefix (ending in ".").
+
+        ``handler`` gets each reply (``subject``, ``headers``, ``data``) on the loop, straight
+        from the parser when it can (:func:`nats_parse.route`).
+        """
+
+        async def cb(msg: Msg) -> None:
+            handler(msg)
+
         prefix = self.nc.new_inbox() + "."
         try:
-            await self.nc.subscribe(prefix + "*", cb=cb)
+            sub = await self.nc.subscribe(prefix + "*", cb=cb)
         except BaseException as exc:
             raise map_error(exc) from exc
+        nats_parse.route(self.nc, sub._id, handler)
         return prefix
 
     def _next_token(self) -> str:
@@ -374,7 +387,7 @@ class Conn:
         await self._publish_for(fut, subject, payload, self._batch_prefix + token)
         return fut
 
-    async def _on_batch(self, msg: Msg) -> None:
+    def _on_batch(self, msg: Msg | nats_parse.Reply) -> None:
         entry = self._batches.get(msg.subject.rsplit(".", 1)[-1])
         if entry is None or entry[0].done():
             return
@@ -403,7 +416,7 @@ class Conn:
         if "Nats-Num-Pending" not in hdrs:  # a server without batch support: one message
             fut.set_result(got)
 
-    async def _on_ack(self, msg: Msg) -> None:
+    def _on_ack(self, msg: Msg | nats_parse.Reply) -> None:
         fut = self._acks.get(msg.subject.rsplit(".", 1)[-1])
         if fut is None or fut.done():
             return
@@ -526,7 +539,7 @@ class Conn:
         )
 
 
-def parse_ack(msg: Msg) -> dict:
+def parse_ack(msg: Msg | nats_parse.Reply) -> dict:
     """The JSON ack of a JetStream publish, errors raised as store errors."""
     try:
         ack = json.loads(msg.data)

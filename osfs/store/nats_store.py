@@ -27,6 +27,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 import trio
 
 from ..config import ConnectOptions
+from . import allocator
 from .base import ObjectStore, Upload
 from .bridge import Bridge, BridgeClosed, Call
 from .disk_cache import DiskCache
@@ -188,6 +189,7 @@ class NatsStore(ObjectStore):
         """
         if not options.servers:
             raise Unavailable("no NATS server given")
+        allocator.tune()
         bridge = Bridge().start()
         try:
             core = await bridge.run(_open_core, options, cache_size, disk_cache)

@@ -4,15 +4,17 @@ and a stream's hand-overs of items that arrive together."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import trio
 
-from osfs.store.bridge import Bridge, BridgeClosed
+from osfs.store.bridge import Bridge, BridgeClosed, Call
 
 
 @pytest.fixture
@@ -37,6 +39,34 @@ def test_a_started_call_runs_while_trio_goes_on_and_gives_its_result_later(bridg
         gate.set()
         assert await call.result() == 42
         assert call.done()
+
+    trio.run(main)
+
+
+class _CountingToken:
+    """A trio token that counts the wake-ups sent through it."""
+
+    def __init__(self) -> None:
+        self.token = trio.lowlevel.current_trio_token()
+        self.wakeups = 0
+
+    def run_sync_soon(self, fn: Any, *args: Any) -> None:
+        self.wakeups += 1
+        self.token.run_sync_soon(fn, *args)
+
+
+def test_only_a_call_somebody_waits_for_wakes_trio() -> None:
+    async def main() -> None:
+        token = _CountingToken()
+        finished: concurrent.futures.Future[int] = concurrent.futures.Future()
+        finished.set_result(1)
+        assert await Call(finished, token).result() == 1  # type: ignore[arg-type]
+        assert token.wakeups == 0
+        pending: concurrent.futures.Future[int] = concurrent.futures.Future()
+        call = Call(pending, token)  # type: ignore[arg-type]
+        threading.Timer(0.05, pending.set_result, (2,)).start()
+        assert await call.result() == 2
+        assert token.wakeups == 1
 
     trio.run(main)
 

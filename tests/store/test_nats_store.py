@@ -344,6 +344,14 @@ def test_store_and_watch_survive_a_server_restart(tmp_path: Any) -> None:
                 assert ev is not None and ev.name == "after"
             assert await retry(store.read, v1, 0, 5000) == b"1" * 5000
             assert (await store.info(b, "after")).size == 3000
+            # the new connection is read through the receive blocks again (nats_client)
+            nc = store._core.conn.nc
+            with trio.fail_after(10):
+                while type(nc._transport._io_writer.transport.get_protocol()).__name__ != "_Receiver":
+                    await trio.sleep(0.05)
+            big = os.urandom(3 * 1024 * 1024 + 5)
+            v2 = await store.put(b, ObjectMeta("big"), big, chunk_size=CS)
+            assert await store.read(v2, 0, len(big)) == big
         finally:
             await store.close()
 

@@ -1,0 +1,230 @@
+"""The store's nats-py client: lean publishes and a socket read without copies.
+
+nats-py copies every payload it sends twice before the socket (``PUB`` line + payload +
+CRLF in one new ``bytes``, then once more when its flusher joins what is pending), and
+every payload it receives twice before the parser (into an asyncio stream reader's buffer,
+then ``bytes(buffer[:n])`` out of it). The mount moves every byte of every file through
+here, so :func:`new_client` makes a client that does neither:
+
+* its publishes without headers queue the ``PUB`` line, the payload itself and the CRLF
+  as three pieces (the payload must not change afterwards: the store's chunks are
+  immutable ``bytes`` or views of them);
+* after :func:`connect` (and after every reconnect, :func:`fast_reads`), a plain TCP
+  socket is read by a :class:`_Receiver`: ``recv_into`` large blocks that the parser
+  (:class:`~osfs.store.nats_parse.ChunkParser`) reads in place. A TLS socket hands over
+  its stream reader's whole buffer instead of copying out of it.
+
+This relies on nats-py and asyncio internals (``Client._ps``, ``_pending``,
+``TcpTransport._io_reader``, ``StreamReader._buffer`` ...). :func:`supported` checks they
+have the expected shape; when they do not, the client is nats-py's own, unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.transport import TcpTransport
+from nats.protocol.parser import Parser
+
+from .nats_parse import ChunkParser
+
+
+def supported(nc: Any) -> bool:
+    """Whether ``nc`` and asyncio have the internals this module relies on."""
+    reader = asyncio.StreamReader()
+    return (
+        isinstance(nc, Client)
+        and isinstance(getattr(nc, "_ps", None), Parser)
+        and isinstance(getattr(nc, "_pending", None), list)
+        and hasattr(nc, "_pending_data_size")
+        and all(hasattr(reader, a) for a in ("_buffer", "_eof", "_exception", "_waiter"))
+        and hasattr(reader, "_maybe_resume_transport")
+        and hasattr(reader, "_wait_for_data")
+    )
+
+
+class _LeanClient(Client):
+    """nats-py's client, publishing without copying the payload."""
+
+    async def _send_publish(
+        self, subject: str, reply: str, payload: Any, payload_size: int, headers: Any
+    ) -> None:
+        if headers is not None or not subject:
+            await super()._send_publish(subject, reply, payload, payload_size, headers)
+            return
+        line = f"PUB {subject} {reply} {payload_size}\r\n".encode()
+        self.stats["out_msgs"] += 1
+        self.stats["out_bytes"] += payload_size
+        self._pending += (line, payload, b"\r\n")
+        self._pending_data_size += len(line) + payload_size + 2
+        if self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size:
+            await self._flush_pending(force_flush=True)
+        if self._flush_queue is not None and self._flush_queue.empty():
+            await self._flush_pending()
+
+
+def new_client() -> Client:
+    """A client for :func:`connect`: lean publishes and a :class:`ChunkParser`, or
+    nats-py's own client where its internals are not what this module expects."""
+    nc = _LeanClient()
+    if not supported(nc):
+        return Client()
+    nc._ps = ChunkParser(nc)
+    return nc
+
+
+async def connect(nc: Client, **options: Any) -> Client:
+    """``nc.connect(**options)``, then :func:`fast_reads`; returns ``nc`` (as ``nats.connect``)."""
+    await nc.connect(**options)
+    fast_reads(nc)
+    return nc
+
+
+def fast_reads(nc: Client) -> None:
+    """Make ``nc``'s current TCP transport hand over what it receives without copying it.
+
+    A plain socket is switched to a :class:`_Receiver` (received straight into blocks the
+    parser reads in place); a TLS one hands over its stream reader's buffer instead of
+    copying out of it. Call after connecting and after every reconnect (nats-py makes a
+    new transport). Does nothing unless the client's parser is a :class:`ChunkParser`
+    (only it may keep references to what it is given).
+    """
+    transport = getattr(nc, "_transport", None)
+    if not isinstance(nc._ps, ChunkParser) or type(transport) is not TcpTransport:
+        return
+    reader, writer = transport._io_reader, transport._io_writer
+    if reader is None or writer is None or getattr(transport, "_osfs_reader", None) is reader:
+        return
+    # nats-py reuses the transport object across reconnects, with a new reader each time:
+    # a read for an older reader falls back to nats-py's own.
+    sock = writer.transport
+    stream = sock.get_protocol()
+    if type(sock).__name__ == "_SelectorSocketTransport" and isinstance(stream, asyncio.StreamReaderProtocol):
+        receiver = _Receiver(stream, reader, sock)
+        sock.set_protocol(receiver)
+        take = receiver.read
+    else:
+        take = functools.partial(_take_buffer, reader)
+
+    async def read(size: int) -> bytes | bytearray | memoryview:
+        if transport._io_reader is not reader:
+            return await TcpTransport.read(transport, size)
+        return await take()
+
+    transport.read = read  # type: ignore[method-assign]
+    transport._osfs_reader = reader  # type: ignore[attr-defined]
+
+
+async def _take_buffer(reader: asyncio.StreamReader, _size: int = -1) -> bytes | bytearray:
+    """What ``reader`` holds (waiting for something), without copying it out."""
+    if reader._exception is not None:
+        raise reader._exception
+    if not reader._buffer and not reader._eof:
+        await reader._wait_for_data("read")
+    buf = reader._buffer
+    reader._buffer = bytearray()  # the parser owns the old one now: nobody writes to it
+    reader._maybe_resume_transport()
+    return buf
+
+
+#: Size of the blocks a :class:`_Receiver` reads the socket into.
+RECV_BLOCK = 4 * 1024 * 1024
+#: A block with less room than this left is retired for a new one.
+RECV_MIN_ROOM = 256 * 1024
+#: Received bytes not yet read past which reading from the socket pauses.
+RECV_LIMIT = 8 * 1024 * 1024
+
+
+class _Receiver(asyncio.BufferedProtocol):
+    """The socket's protocol in place of asyncio's stream protocol: bytes are received
+    into large blocks (``recv_into``) and :meth:`read` returns views of them.
+
+    A block is written front to back, and used again only when nobody holds a view of it
+    any more (its reference count says so): views handed out stay valid while held.
+    Connection events (end of stream, loss) and write flow control still go to the stream
+    protocol, so nats-py's reader and writer see them as before. Bytes that arrive while
+    a read started before the switch waits on the stream reader are fed to that reader.
+    """
+
+    def __init__(
+        self, stream: asyncio.StreamReaderProtocol, reader: asyncio.StreamReader, sock: asyncio.Transport
+    ) -> None:
+        self._stream = stream
+        self._reader = reader
+        self._sock = sock
+        self._block = bytearray(RECV_BLOCK)
+        #: The block before: used again once nobody holds a view of it (saves zeroing a new one).
+        self._spare: bytearray | None = None
+        self._start = 0  # first byte not read yet
+        self._end = 0  # end of the bytes received
+        self._ready: asyncio.Future[None] | None = None
+        self._paused = False
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if len(self._block) - self._end < RECV_MIN_ROOM:
+            n = self._end - self._start  # unread: moves to the next block
+            block = self._spare if n + RECV_MIN_ROOM <= RECV_BLOCK else None
+            if block is None or sys.getrefcount(block) > 3:  # a view of it is still held
+                block = bytearray(max(RECV_BLOCK, n + RECV_MIN_ROOM))
+            with memoryview(self._block) as whole, whole[self._start : self._end] as unread:
+                block[:n] = unread
+            old = self._block
+            self._block, self._start, self._end = block, 0, n
+            self._spare = old if len(old) == RECV_BLOCK else None
+        return memoryview(self._block)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._end += nbytes
+        if self._reader._waiter is not None:  # a read from before the switch
+            self._reader.feed_data(bytes(memoryview(self._block)[self._start : self._end]))
+            self._start = self._end
+            return
+        self._wake()
+        if not self._paused and self._end - self._start > RECV_LIMIT:
+            self._paused = True
+            self._sock.pause_reading()
+
+    def _wake(self) -> None:
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+
+    def eof_received(self) -> bool | None:
+        try:
+            return self._stream.eof_received()
+        finally:
+            self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self._stream.connection_lost(exc)
+        finally:
+            self._wake()
+
+    def pause_writing(self) -> None:
+        self._stream.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._stream.resume_writing()
+
+    async def read(self, _size: int = -1) -> bytes | bytearray | memoryview:
+        """Everything received and not read yet (waits for something); b"" at the end."""
+        reader = self._reader
+        if reader._buffer:  # received before the switch
+            return await _take_buffer(reader)
+        while self._start == self._end:
+            if reader._exception is not None:
+                raise reader._exception
+            if reader._eof:
+                return b""
+            self._ready = asyncio.get_running_loop().create_future()
+            await self._ready
+        view = memoryview(self._block)[self._start : self._end]
+        self._start = self._end
+        if self._paused:
+            self._paused = False
+            self._sock.resume_reading()
+        return view
