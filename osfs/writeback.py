@@ -70,7 +70,9 @@ class _InThread:
         trio.lowlevel.start_thread_soon(fn, deliver)
 
     async def result(self) -> object:
-        await self._done.wait()
+        """The call's outcome; without a schedule point when it has been delivered."""
+        if self._outcome is None:
+            await self._done.wait()
         assert self._outcome is not None
         return self._outcome.unwrap()
 

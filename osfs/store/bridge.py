@@ -187,9 +187,7 @@ class Call(Generic[T]):
         Cancelling the waiter leaves the call running. ``BridgeClosed`` when the loop was
         closed under it.
         """
-        if self._fut.done():
-            await trio.lowlevel.checkpoint()
-        else:
+        if not self._fut.done():  # a finished call returns without a schedule point
             done = trio.Event()
             token = self._token
 

@@ -306,6 +306,9 @@ def test_mount_over_tls_with_user_and_password(server, tmp_path: Path, bucket_na
         os.mkdir(m.path / bucket_name)
         (m.path / bucket_name / "f").write_text("over tls")
         assert (m.path / bucket_name / "f").read_text() == "over tls"
+        big = os.urandom(5 * 1024 * 1024 + 7)  # MiB batches through the TLS receive path
+        (m.path / bucket_name / "big").write_bytes(big)
+        assert (m.path / bucket_name / "big").read_bytes() == big
     finally:
         m.unmount()
     assert SECRET not in log.read_text()

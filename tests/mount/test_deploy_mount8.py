@@ -14,6 +14,7 @@ from pathlib import Path
 import nats
 import pytest
 from mountkit import requires_fuse
+from semkit import wait_for
 
 from osfs.mount import pid_file, process_running
 
@@ -105,6 +106,8 @@ def test_mount_t_fuse_osfs_and_umount(tmp_path: Path, nats_url: str, bucket_name
     os.mkdir(mnt / bucket_name)
     (mnt / bucket_name / "f.txt").write_bytes(b"through mount(8)\n")
     put_by_peer(nats_url, bucket_name, "peer.txt", b"no mode of its own")
+    # coherence is asynchronous: the watch brings the peer's object in (milliseconds)
+    assert wait_for(lambda: (mnt / bucket_name / "peer.txt").exists())
     # umask=027 applies to objects without a mode of their own
     assert oct(os.stat(mnt / bucket_name / "peer.txt").st_mode & 0o777) == oct(0o640)
     pid = daemon_pid(mnt)
