@@ -104,8 +104,7 @@ class ChunkParser(Parser):
         await self._parse_from(view, pos)
 
     async def _parse_from(self, view: memoryview, pos: int) -> None:
-        data = view  # matched in place: patterns and indexing take a memoryview
-        size = len(view)
+        size = len(view)  # matched in place: patterns and indexing take a memoryview
         while pos < size:
             if self.state == _PAYLOAD:
                 end = pos + self.needed
@@ -119,7 +118,7 @@ class ChunkParser(Parser):
                 pos = end + 2
                 await self._deliver(payload, hdr)
                 continue
-            m = _HMSG.match(data, pos) if data[pos] == 0x48 else _MSG.match(data, pos)  # 'H'
+            m = _HMSG.match(view, pos) if view[pos] == 0x48 else _MSG.match(view, pos)  # 'H'
             if m is not None:
                 groups = m.groups()
                 self.msg_arg["subject"] = groups[0]
@@ -134,7 +133,7 @@ class ChunkParser(Parser):
                 self.state = _PAYLOAD
                 pos = m.end()
                 continue
-            nxt = await self._control(data, pos)
+            nxt = await self._control(view, pos)
             if nxt < 0:  # an incomplete line: keep it for the next piece
                 self.buf = bytearray(view[pos:])
                 if len(self.buf) >= MAX_CONTROL_LINE_SIZE and b"\r\n" in self.buf:
@@ -142,7 +141,7 @@ class ChunkParser(Parser):
                 return
             pos = nxt
 
-    async def _control(self, data: Any, pos: int) -> int:
+    async def _control(self, data: memoryview, pos: int) -> int:
         """Handle the control line at ``pos`` other than (H)MSG; its end, or -1 if incomplete."""
         m = _OK.match(data, pos)
         if m is not None:

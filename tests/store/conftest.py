@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 from storekit import StoreRunner
 
+from osfs.store.bridge import Bridge
+
 
 @pytest.fixture(params=["memory", "nats"])
 def store(request: pytest.FixtureRequest, bucket_name: str) -> Iterator[StoreRunner]:
@@ -23,3 +25,11 @@ def nats_store(nats_url: str, bucket_name: str) -> Iterator[StoreRunner]:
     runner = StoreRunner("nats", nats_url, bucket_name)
     yield runner
     runner.cleanup()
+
+
+@pytest.fixture
+def bridge() -> Iterator[Bridge]:
+    """A started bridge (an asyncio loop in its thread), closed after the test."""
+    b = Bridge().start()
+    yield b
+    b.close()

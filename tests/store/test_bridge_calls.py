@@ -8,20 +8,13 @@ import concurrent.futures
 import gc
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import trio
 
 from osfs.store.bridge import Bridge, BridgeClosed, Call
-
-
-@pytest.fixture
-def bridge() -> Iterator[Bridge]:
-    b = Bridge().start()
-    yield b
-    b.close()
 
 
 def test_a_started_call_runs_while_trio_goes_on_and_gives_its_result_later(bridge: Bridge) -> None:

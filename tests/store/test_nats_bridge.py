@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
 
 from osfs.store.bridge import Bridge, BridgeClosed
-
-
-@pytest.fixture
-def bridge() -> Iterator[Bridge]:
-    b = Bridge().start()
-    yield b
-    b.close()
 
 
 def test_run_returns_result_from_loop_thread(bridge: Bridge) -> None:
