@@ -42,12 +42,13 @@ written there in the background, and a run of chunks to fetch is first looked fo
 in order; what is found goes through the digest check and into the memory cache like a
 fetched chunk. Replaced or damaged versions are deleted from it as from memory.
 
-**Digest.** Every chunk fetched for the cache goes through a
-:class:`~osfs.store.nats_verify.DigestVerifier` before it is cached, so a version read from
-start to end in order is hashed on the way (random readers are not checked). A version
-whose digest does not match is marked bad, its cached chunks are dropped, one ERROR line is
-logged, and every read of it raises ``Corrupt`` from then on: the read waiting for the
-chunk that completed the check, any read still assembling its range, and cached reads.
+**Digest.** ``read`` and ``read_cached`` return bytes unchecked; whoever serves them passes
+them to :meth:`ChunkReader.check_served` (``NatsStore.read`` does, on the trio thread), so
+a version read from start to end in order is hashed on the way by a
+:class:`~osfs.store.nats_verify.DigestVerifier` (random readers are not checked). A
+version whose digest does not match is marked bad, its cached chunks are dropped, one
+ERROR line is logged, and every read of it raises ``Corrupt`` from then on: the read whose
+check completed the hash, any read still assembling its range, and cached reads.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class ChunkReader(WholeGetMixin):
         self._ahead_bytes = 0  # read-ahead in flight
         self._names: dict[tuple[str, str], str] = {}  # (bucket, name) -> nuid of an index
         self._reread_meta = reread_meta
-        self.verifier = DigestVerifier(self._peek, self._inflight.__contains__)
+        self.verifier = DigestVerifier(self.lock, self._peek_locked)
 
     # ----- cache (shared with the trio thread, always under the lock) ----------------------
     def _cache_put(self, key: ChunkKey, data: bytes) -> None:
@@ -142,13 +143,12 @@ class ChunkReader(WholeGetMixin):
         with self.lock:
             return key in self.cache
 
-    def _peek(self, key: ChunkKey) -> bytes | None:
-        """A cached chunk or None, leaving the LRU order and the stats alone."""
-        with self.lock:
-            try:
-                return cachetools.Cache.__getitem__(self.cache, key)
-            except KeyError:
-                return None
+    def _peek_locked(self, key: ChunkKey) -> bytes | None:
+        """A cached chunk or None, leaving the LRU order and the stats alone (lock held)."""
+        try:
+            return cachetools.Cache.__getitem__(self.cache, key)
+        except KeyError:
+            return None
 
     def cached_bytes(self) -> int:
         with self.lock:
@@ -230,8 +230,8 @@ class ChunkReader(WholeGetMixin):
             return built.index
         self.stats.index_fast += 1
         last, first = (info.bucket, info.nuid, info.chunks - 1), (info.bucket, info.nuid, 0)
+        self._check_good(info)
         self._cache_put(last, built.last)
-        self._verify(info, 0, built.first)  # after the last chunk is cached: 1 or 2 chunks
         self._cache_put(first, built.first)
         self._disk.put(last, built.last)
         if first != last:
@@ -270,7 +270,7 @@ class ChunkReader(WholeGetMixin):
                 f"{idx.end(i) - idx.start(i)}"
             )
         if cache:
-            self._verify(info, i, msg.data)
+            self._check_good(info)
             self._cache_put((info.bucket, info.nuid, i), msg.data)
             self._disk.put((info.bucket, info.nuid, i), msg.data)
         return msg.data
@@ -408,7 +408,7 @@ class ChunkReader(WholeGetMixin):
                 self.stats.chunk_fetches -= end - i - min(len(msgs), end - i)
                 for msg in msgs[: end - i]:
                     data = self._checked(info, idx, subject, i, msg)
-                    self._verify(info, i, data)
+                    self._check_good(info)
                     self._cache_put((info.bucket, info.nuid, i), data)
                     self._disk.put((info.bucket, info.nuid, i), data)
                     futs[i - first].set_result(data)
@@ -425,16 +425,23 @@ class ChunkReader(WholeGetMixin):
                 raise
 
     # ----- digest check (see nats_verify) -------------------------------------------------
-    def _verify(self, info: ObjectInfo, i: int, data: bytes) -> None:
-        """Pass chunk ``i``, fetched for the cache, to the digest check; ``Corrupt`` if the
-        version failed it (now or before): the chunk must then not be cached or served."""
+    def check_served(self, info: ObjectInfo, offset: int, data: bytes) -> None:
+        """Pass bytes ``[offset, offset + len(data))`` of ``info``'s version, about to be
+        served, to the digest check; ``Corrupt`` if the version failed it (now or before):
+        they must then not be served. Callable from any thread (the trio thread, for the
+        mount: the hashing stays off the loop)."""
+        if not data:
+            return
+        with self.lock:
+            idx = self._indexes.get((info.bucket, info.nuid))
+        if idx is not None:
+            verdict = self.verifier.served(info, idx, offset, data)
+            if verdict is Verdict.MATCH:
+                with self.lock:
+                    self.stats.verified += 1
+            elif verdict is Verdict.MISMATCH:
+                self._mark_bad(info)
         self._check_good(info)
-        verdict = self.verifier.landed(info, i, data)
-        if verdict is Verdict.MATCH:
-            self.stats.verified += 1
-        elif verdict is Verdict.MISMATCH:
-            self._mark_bad(info)
-            raise failed(info)
 
     def _check_good(self, info: ObjectInfo) -> None:
         with self.lock:
@@ -442,14 +449,16 @@ class ChunkReader(WholeGetMixin):
                 raise failed(info)
 
     def _mark_bad(self, info: ObjectInfo) -> None:
-        """Fail every later read of ``info``'s version and drop its cached chunks; log once."""
+        """Fail every later read of ``info``'s version and drop its cached chunks; log once.
+        Callable from any thread."""
         with self.lock:
             if not self.verifier.mark_bad((info.bucket, info.nuid)):
                 return
             self.stats.digest_failures += 1
             for i in range(info.chunks):
                 self.cache.pop((info.bucket, info.nuid, i), None)
-        self._disk.discard(info.bucket, info.nuid)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to discard
+            self.loop.call_soon_threadsafe(self._disk.discard, info.bucket, info.nuid)
         log.error("%s/%s: digest mismatch of version %s: its reads fail", info.bucket, info.name, info.nuid)
 
     # ----- disk cache (see nats_disk) ------------------------------------------------------
@@ -460,7 +469,7 @@ class ChunkReader(WholeGetMixin):
         if data is None:
             return None
         self.stats.disk_hits += 1
-        self._verify(info, i, data)
+        self._check_good(info)
         self._cache_put(key, data)
         return data
 

@@ -333,11 +333,14 @@ class NatsStore(ObjectStore):
             return b""
         if self._closed:
             raise Unavailable("store is closed")
-        cached = self._core.reader.read_cached(info, offset, length, readahead)
-        if cached is not None:
+        reader = self._core.reader
+        data = reader.read_cached(info, offset, length, readahead)
+        if data is None:
+            data = await self._run(reader.read, info, offset, length, readahead)
+        else:
             await trio.lowlevel.checkpoint()
-            return cached
-        return await self._run(self._core.reader.read, info, offset, length, readahead)
+        reader.check_served(info, offset, data)  # hashed here, off the loop
+        return data
 
     def get(self, info: ObjectInfo) -> AsyncIterator[bytes]:
         return self._get(info)

@@ -1,36 +1,45 @@
-"""Digest check of versions read in order through the chunk cache (asyncio side).
+"""Digest check of versions read in order through ranged reads (the serving thread).
 
 A whole-object ``get`` hashes everything it streams. Ranged reads (what the mount does)
-fetch chunks into the cache in whatever order readers ask for them; :class:`DigestVerifier`
-hashes a version while its chunks arrive *in order*, and gives a verdict when the last one
-has been hashed. It never fetches anything and never makes a read wait: it only looks at
-chunks as they come from the server and at what the cache holds.
+are checked here: :class:`DigestVerifier` hashes the bytes of a version *as they are
+served*, in order, on the thread that serves them (the trio thread, for the mount), and
+gives a verdict when the hash reaches the end of the version. It never fetches anything
+and never makes a read wait for a fetch: it only looks at the bytes a read returns and at
+what the chunk cache holds.
 
-Contract (``ChunkReader`` calls :meth:`DigestVerifier.landed` with every chunk fetched for
-the cache, before caching it):
+Hashing where reads are served, not where chunks land, keeps it off the asyncio loop,
+which receives and parses every byte and is the busier thread of a sequential read
+(hashlib releases the GIL, so the loop goes on receiving while the reader hashes).
 
-* A version ``(bucket, nuid)`` has at most one *cursor*: the next chunk number to hash and
-  a SHA-256 state. At most ``max_cursors`` exist (least recently fed dropped first).
-* A cursor starts when chunk 0 lands (the index fast path passes it here too), or when a
-  later chunk lands while chunk 0 is still cached (its cursor was pushed out of the table),
-  unless the version was given up before. Versions whose meta has no digest, or one :func:`wire.decode_digest`
-  cannot read (other clients' metas), get no cursor: they are never checked.
-* When the chunk at the cursor lands it is hashed, then every following chunk already
-  cached. When the cursor passes the last chunk the digest is compared with the meta's:
-  :attr:`Verdict.MATCH` or :attr:`Verdict.MISMATCH`, and the cursor is gone.
-* A version whose check failed is remembered as *bad* (bounded LRU): every later read of
-  it must fail with :func:`failed`. The bad set is the only state another thread reads
-  (``ChunkReader.read_cached``): :meth:`is_bad` and :meth:`mark_bad` are called under the
-  reader's lock.
-* A cursor that cannot advance because its chunk is neither cached nor being fetched while
-  a later one landed (evicted under cache pressure, or skipped by a random reader) is given
-  up: that version is simply not verified (remembered, bounded, so random readers do not
-  restart cursors over and over); only chunk 0 landing again starts it anew.
+Contract (``ChunkReader.check_served`` calls :meth:`DigestVerifier.served` with every range
+a read returns):
 
-Hashing is done inline, on the loop: hashlib (about 1.4 GB/s with SHA extensions) costs
-10-20 % of sequential read throughput that way, and handing chunks of 64 KiB or more to the
-hashing thread of :mod:`~osfs.store.digest` measured no better on two cores (the server and
-the loop already use both), so the simpler path stays.
+* A version ``(bucket, nuid)`` has at most one *cursor*: how many bytes from its start
+  have been hashed, and a SHA-256 state. At most ``max_cursors`` exist; the least recently
+  fed is dropped first, and a dropped version is *given up* (remembered, bounded).
+* A cursor starts when a range starting at byte 0 is served, or, for a version not given
+  up, when a later range is served while chunk 0 is cached. Versions whose meta has no
+  digest, or one :func:`wire.decode_digest` cannot read (other clients' metas), get no
+  cursor: they are never checked.
+* Each call hashes, from the cursor on: cached chunks up to the served range, the served
+  bytes, then cached chunks up to the furthest byte served so far. So a range served out
+  of order (a read that waited on a fetch, answered after the next one) is hashed from
+  the cache later. Chunks that have not been served (read-ahead) are left alone: hashing
+  them early would only hold up the read that happened to come first.
+* When the cursor reaches the end of the version its digest is compared with the meta's:
+  :attr:`Verdict.MATCH` or :attr:`Verdict.MISMATCH`, and the cursor is gone. A cursor that
+  cannot advance (a random reader skipped a chunk that is not cached) simply waits, until
+  a later range fills the gap or it is pushed out of the table.
+* A version whose check failed is remembered as *bad* (bounded LRU): every later read of it
+  must fail with :func:`failed`. One that passed is remembered as *good* (bounded LRU) and
+  not hashed again while remembered: the bytes of a version (a nuid) never change.
+
+Threads: every method is called holding the reader's lock (``lock``, given at
+construction), except :meth:`served`, which takes it itself to pick what to hash and
+hashes without it; the ``cached`` function it is given reads the cache assuming the lock
+is held. One range of a version is hashed at a time: a call that finds the version's
+cursor busy leaves its range to the cache (the busy call's next pass, or the next range
+served, hashes it from there).
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from __future__ import annotations
 import collections
 import enum
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,16 +55,20 @@ from typing import Any
 from . import wire
 from .disk_cache import ChunkKey
 from .errors import Corrupt
+from .nats_index import ChunkIndex
 from .types import ObjectInfo
 
 #: Versions hashed at the same time (each cursor holds one SHA-256 state, ~200 bytes).
 MAX_CURSORS = 64
-#: Versions remembered as given up (not restarted by later out-of-order chunks).
+#: Versions remembered as given up (not restarted from the cache by later ranges).
 MAX_GIVEN_UP = 1024
 #: Versions remembered as failing their digest check.
 MAX_BAD = 1024
+#: Versions remembered as having passed it (not hashed again while remembered).
+MAX_GOOD = 4096
 
 VersionKey = tuple[str, str]  # (bucket, nuid)
+Buffer = bytes | bytearray | memoryview
 
 
 class Verdict(enum.Enum):
@@ -67,38 +81,38 @@ class Verdict(enum.Enum):
 @dataclass
 class _Cursor:
     expected: bytes
-    chunks: int
-    next: int = 0
+    size: int
+    #: Bytes hashed from the start of the version.
+    pos: int = 0
+    #: The furthest byte served so far (ranges past ``pos`` are hashed from the cache).
+    served_to: int = 0
+    busy: bool = False
     sha: Any = field(default_factory=hashlib.sha256)
-
-    def feed(self, data: bytes) -> None:
-        self.sha.update(data)
-        self.next += 1
 
 
 class DigestVerifier:
-    """Sequential SHA-256 cursors over versions read through the chunk cache.
+    """Sequential SHA-256 cursors over the bytes served from versions.
 
     ``cached(key)`` returns a cached chunk or None without touching the cache's LRU order;
-    ``fetching(key)`` tells whether a chunk is being fetched. Both are called only from
-    :meth:`landed`, on the thread that calls it (the asyncio loop).
+    it is called with ``lock`` held.
     """
 
     def __init__(
         self,
-        cached: Callable[[ChunkKey], bytes | None],
-        fetching: Callable[[ChunkKey], bool],
+        lock: threading.Lock,
+        cached: Callable[[ChunkKey], Buffer | None],
         *,
         max_cursors: int = MAX_CURSORS,
         max_given_up: int = MAX_GIVEN_UP,
     ) -> None:
+        self._lock = lock
         self._cached = cached
-        self._fetching = fetching
         self._max_cursors = max(1, max_cursors)
         self._max_given_up = max(1, max_given_up)
         self._cursors: collections.OrderedDict[VersionKey, _Cursor] = collections.OrderedDict()
         self._given_up: collections.OrderedDict[VersionKey, None] = collections.OrderedDict()
         self._bad: collections.OrderedDict[VersionKey, None] = collections.OrderedDict()
+        self._good: collections.OrderedDict[VersionKey, None] = collections.OrderedDict()
         #: Versions given up so far (for tests and diagnostics).
         self.given_up = 0
 
@@ -106,83 +120,117 @@ class DigestVerifier:
         """Cursors in progress."""
         return len(self._cursors)
 
-    def landed(self, info: ObjectInfo, i: int, data: bytes) -> Verdict | None:
-        """Chunk ``i`` of ``info``'s version came from the server (not cached yet).
+    def served(self, info: ObjectInfo, idx: ChunkIndex, offset: int, data: Buffer) -> Verdict | None:
+        """Bytes ``[offset, offset + len(data))`` of ``info``'s version (indexed by ``idx``)
+        were served. Returns the verdict when this completed the version's check, else None.
 
-        Returns the verdict when this completed the version's check, else None.
+        Takes the lock to pick what to hash, and hashes without it.
         """
         key = (info.bucket, info.nuid)
-        cur = self._cursors.get(key)
-        if cur is None:
-            cur = self._start(info, key, i)
+        end = offset + len(data)
+        with self._lock:
+            cur = self._cursors.get(key)
             if cur is None:
+                cur = self._start(info, key, offset)
+                if cur is None:
+                    return None
+            else:
+                self._cursors.move_to_end(key)
+            cur.served_to = max(cur.served_to, end)
+            if cur.busy:
                 return None
-        else:
-            self._cursors.move_to_end(key)
-        if cur.next > i:  # fetched again after an eviction: hashed already
-            return None
-        self._advance(info, cur, i, data)
-        if cur.next >= cur.chunks:
-            del self._cursors[key]
-            return Verdict.MATCH if cur.sha.digest() == cur.expected else Verdict.MISMATCH
-        if cur.next < i and not self._fetching((info.bucket, info.nuid, cur.next)):
-            self._give_up(key)
-        return None
+            cur.busy = True
+        pos = cur.pos
+        try:
+            while True:
+                with self._lock:
+                    if self._cursors.get(key) is not cur:  # forgotten or pushed out meanwhile
+                        return None
+                    cur.pos = pos
+                    pieces, pos = self._plan(info, idx, pos, cur.served_to, offset, end, data)
+                    if not pieces:
+                        break
+                for piece in pieces:  # without the lock: hashlib releases the GIL too
+                    cur.sha.update(piece)
+            with self._lock:
+                if pos < cur.size or self._cursors.get(key) is not cur:
+                    return None
+                del self._cursors[key]
+                if cur.sha.digest() != cur.expected:
+                    return Verdict.MISMATCH
+                _remember(self._good, key, MAX_GOOD)
+            return Verdict.MATCH
+        finally:
+            cur.busy = False
+
+    def _plan(
+        self, info: ObjectInfo, idx: ChunkIndex, pos: int, limit: int, offset: int, end: int, data: Buffer
+    ) -> tuple[list[Buffer], int]:
+        """What to hash from ``pos`` towards ``limit``: cached chunks, the served bytes where
+        they start at or before ``pos``, cached chunks after them; and the position after
+        it all (a chunk that reaches past ``limit`` is hashed whole)."""
+        pieces: list[Buffer] = []
+        while pos < limit:
+            if offset <= pos < end:
+                pieces.append(memoryview(data)[pos - offset :])
+                pos = end
+                continue
+            i = idx.chunk_at(pos)
+            chunk = self._cached((info.bucket, info.nuid, i))
+            if chunk is None or len(chunk) != idx.end(i) - idx.start(i):
+                break
+            pieces.append(memoryview(chunk)[pos - idx.start(i) :])
+            pos = idx.end(i)
+        return pieces, pos
 
     def is_bad(self, key: VersionKey) -> bool:
-        """Whether version ``key`` failed its check (caller holds the reader's lock)."""
+        """Whether version ``key`` failed its check."""
         return key in self._bad
 
     def mark_bad(self, key: VersionKey) -> bool:
-        """Remember that version ``key`` failed its check; False if it was known already.
-
-        Called on the loop thread, holding the reader's lock.
-        """
+        """Remember that version ``key`` failed its check; False if it was known already."""
         self._cursors.pop(key, None)
         if key in self._bad:
             self._bad.move_to_end(key)
             return False
-        self._bad[key] = None
-        while len(self._bad) > MAX_BAD:
-            self._bad.popitem(last=False)
+        self._good.pop(key, None)
+        _remember(self._bad, key, MAX_BAD)
         return True
 
     def forget(self, bucket: str, nuid: str) -> None:
         """Drop the cursor of a version nobody will read any more (replaced or deleted)."""
         self._cursors.pop((bucket, nuid), None)
 
-    def _start(self, info: ObjectInfo, key: VersionKey, i: int) -> _Cursor | None:
-        if key in self._given_up and i != 0:
+    def _start(self, info: ObjectInfo, key: VersionKey, offset: int) -> _Cursor | None:
+        if info.size <= 0 or not info.digest or key in self._bad:
             return None
-        if info.chunks <= 0 or not info.digest:
+        if key in self._good:
+            self._good.move_to_end(key)
             return None
-        if i != 0 and self._cached((info.bucket, info.nuid, 0)) is None:
+        if offset != 0 and (key in self._given_up or self._cached((info.bucket, info.nuid, 0)) is None):
             return None
         expected = wire.decode_digest(info.digest)
         if expected is None:
             return None
         self._given_up.pop(key, None)
-        cur = _Cursor(expected, info.chunks)
+        cur = _Cursor(expected, info.size)
         self._cursors[key] = cur
         while len(self._cursors) > self._max_cursors:
-            self._cursors.popitem(last=False)
+            old, _ = self._cursors.popitem(last=False)
+            self._give_up(old)
         return cur
 
-    def _advance(self, info: ObjectInfo, cur: _Cursor, i: int, data: bytes) -> None:
-        """Hash chunks from the cursor on: chunk ``i`` is ``data``, the others from the cache."""
-        while cur.next < cur.chunks:
-            chunk = data if cur.next == i else self._cached((info.bucket, info.nuid, cur.next))
-            if chunk is None:
-                return
-            cur.feed(chunk)
-
     def _give_up(self, key: VersionKey) -> None:
-        del self._cursors[key]
         self.given_up += 1
-        self._given_up[key] = None
-        self._given_up.move_to_end(key)
-        while len(self._given_up) > self._max_given_up:
-            self._given_up.popitem(last=False)
+        _remember(self._given_up, key, self._max_given_up)
+
+
+def _remember(table: collections.OrderedDict[VersionKey, None], key: VersionKey, limit: int) -> None:
+    """Put ``key`` last in the bounded LRU ``table``, dropping the oldest past ``limit``."""
+    table[key] = None
+    table.move_to_end(key)
+    while len(table) > limit:
+        table.popitem(last=False)
 
 
 def failed(info: ObjectInfo) -> Corrupt:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ import trio
 from osfs.config import ConnectOptions
 from osfs.store import wire
 from osfs.store.errors import Corrupt
+from osfs.store.nats_index import ChunkIndex
 from osfs.store.nats_store import NatsStore
 from osfs.store.nats_verify import MAX_CURSORS, DigestVerifier, Verdict
 from osfs.store.types import BucketConfig, ObjectInfo, ObjectMeta
@@ -125,14 +127,19 @@ def test_sequential_reader_of_a_good_version_is_verified(nats_store: StoreRunner
     nats_store(read)
 
 
-@pytest.mark.parametrize("chunks", [1, 2])
-def test_small_versions_are_checked_when_indexed(nats_store: StoreRunner, chunks: int) -> None:
-    """One or two chunks come with the index (first and last chunk): checked there."""
+@pytest.mark.parametrize("chunks", [2, 3])
+def test_small_versions_are_checked_from_the_chunks_the_index_brought(
+    nats_store: StoreRunner, chunks: int
+) -> None:
+    """The first and last chunk come with the index: a read that starts past byte 0 and
+    reaches the end is checked from chunk 0 in the cache on."""
     data = os.urandom(chunks * CS - 10)
     info = _put(nats_store, data)
 
     async def read_good(store: Any) -> None:
         assert await store.read(info, 3, 4) == data[3:7]
+        assert store.stats.verified == 0  # the end was not served
+        assert await store.read(info, 7, len(data)) == data[7:]
         assert store.stats.verified == 1
 
     nats_store(read_good)
@@ -144,9 +151,9 @@ def test_small_versions_are_checked_when_indexed(nats_store: StoreRunner, chunks
 
     async def read_bad(store: Any) -> None:
         with pytest.raises(Corrupt, match="digest"):
-            await store.read(info, 3, 4)
+            await store.read(info, 3, len(data))
         with pytest.raises(Corrupt, match="digest"):
-            await store.read(info, 0, len(data))
+            await store.read(info, 0, 4)
         assert store.stats.digest_failures == 1
 
     nats_store(read_bad)
@@ -247,99 +254,143 @@ def test_cursor_table_stays_bounded(nats_store: StoreRunner) -> None:
 
 # ----- the verifier's logic, with a dict as the cache ---------------------------------------
 
+C = 100  # chunk size of the fake versions
+
 
 class _Fake:
-    """A cache and an in-flight set for a :class:`DigestVerifier`."""
+    """A version of ``chunks`` (``C`` bytes each but the last), a dict as its chunk cache,
+    and a :class:`DigestVerifier` over them."""
 
-    def __init__(self, chunks: list[bytes], digest: str | None = None) -> None:
+    def __init__(
+        self, chunks: list[bytes], digest: str | None = None, nuid: str = "NUID", size: int = C, **kw: Any
+    ) -> None:
         self.chunks = chunks
-        self.cache: dict[tuple[str, str, int], bytes] = {}
-        self.fetching: set[tuple[str, str, int]] = set()
-        self.verifier = DigestVerifier(
-            self.cache.get, self.fetching.__contains__, max_cursors=4, max_given_up=2
-        )
-        content = b"".join(chunks)
+        self.cache: dict[tuple[str, str, int], bytes] = kw.pop("cache", {})
+        self.lock = kw.pop("lock", threading.Lock())
+        verifier = kw.pop("verifier", None)
+        if verifier is None:
+            verifier = DigestVerifier(self.lock, self.cache.get, max_cursors=4, max_given_up=2)
+        self.verifier = verifier
+        self.content = b"".join(chunks)
         if digest is None:
-            digest = wire.encode_digest(hashlib.sha256(content).digest())
-        self.info = ObjectInfo("b", "n", "NUID", len(content), len(chunks), digest, _NOW)
+            digest = wire.encode_digest(hashlib.sha256(self.content).digest())
+        self.info = ObjectInfo("b", "n", nuid, len(self.content), len(chunks), digest, _NOW)
+        self.idx = ChunkIndex(len(chunks), len(self.content), 1, size)
 
-    def land(self, i: int, data: bytes | None = None) -> Verdict | None:
-        verdict = self.verifier.landed(self.info, i, self.chunks[i] if data is None else data)
-        self.cache[("b", "NUID", i)] = self.chunks[i]
-        self.fetching.discard(("b", "NUID", i))
-        return verdict
+    def cache_chunks(self, *numbers: int) -> None:
+        for i in numbers:
+            self.cache[("b", self.info.nuid, i)] = self.chunks[i]
 
-    def start(self, *numbers: int) -> None:
-        self.fetching.update(("b", "NUID", i) for i in numbers)
+    def serve(self, offset: int, n: int, data: bytes | None = None) -> Verdict | None:
+        """Serve ``n`` bytes at ``offset`` (``data`` instead of the stored bytes if given)."""
+        got = self.content[offset : offset + n] if data is None else data
+        return self.verifier.served(self.info, self.idx, offset, got)
 
 
 _NOW = datetime.now(UTC)
 
 
-def _chunks(n: int) -> list[bytes]:
-    return [os.urandom(100) for _ in range(n)]
+def _chunks(n: int, last: int = C, size: int = C) -> list[bytes]:
+    return [os.urandom(size) for _ in range(n - 1)] + [os.urandom(last)]
 
 
-def test_out_of_order_landing_waits_for_the_chunk_in_flight() -> None:
-    f = _Fake(_chunks(6))
-    f.start(0, 1, 2, 3, 4, 5)
-    assert f.land(3) is None and f.land(4) is None
-    assert f.land(0) is None and f.land(1) is None
+def test_ranges_in_order_complete_the_check_on_the_last_byte() -> None:
+    f = _Fake(_chunks(4, last=37))
+    for off in range(0, f.info.size - 10, 30):
+        assert f.serve(off, 30) is None
     assert len(f.verifier) == 1
-    assert f.land(5) is None
-    assert f.land(2) is Verdict.MATCH  # 2 landed, then 3, 4, 5 from the cache
+    assert f.serve(f.info.size - 10, 10) is Verdict.MATCH
     assert len(f.verifier) == 0
+    assert f.serve(0, 10) is None and len(f.verifier) == 0, "a good version is not hashed again"
+
+
+def test_a_range_served_out_of_order_is_hashed_from_the_cache() -> None:
+    f = _Fake(_chunks(5))
+    f.cache_chunks(0, 1, 2, 3, 4)
+    f.cache.pop(("b", "NUID", 2))
+    assert f.serve(0, C) is None  # 0 and 1 hashed (1 from the cache); 2 is not cached
+    assert f.serve(3 * C, 2 * C) is None  # ahead of the cursor: waits for 2
+    assert len(f.verifier) == 1
+    assert f.serve(2 * C, C) is Verdict.MATCH  # 2 served, then 3 and 4 from the cache
 
 
 def test_same_length_change_is_a_mismatch() -> None:
     f = _Fake(_chunks(3))
-    assert f.land(0) is None and f.land(1, b"x" * 100) is None
-    assert f.land(2) is Verdict.MISMATCH
+    assert f.serve(0, C) is None
+    assert f.serve(C, C, b"x" * C) is None
+    assert f.serve(2 * C, C) is Verdict.MISMATCH
 
 
-def test_a_gap_nobody_fetches_gives_the_version_up_until_chunk_zero_lands_again() -> None:
-    f = _Fake(_chunks(5))
-    assert f.land(0) is None
-    assert f.land(3) is None  # chunk 1 is neither cached nor being fetched: a random reader
-    assert len(f.verifier) == 0 and f.verifier.given_up == 1
-    assert f.land(1) is None and f.land(2) is None and f.land(4) is None
-    assert len(f.verifier) == 0, "a given-up version must not restart from a later chunk"
-    del f.cache[("b", "NUID", 1)], f.cache[("b", "NUID", 3)]
-    assert f.land(0) is None  # a new pass from the start
-    assert f.land(1) is None  # 2 from the cache
-    assert f.land(3) is Verdict.MATCH  # 4 from the cache
+def test_chunks_not_served_yet_are_left_for_later() -> None:
+    """Read-ahead chunks in the cache are hashed when the reader gets there, not before."""
+    f = _Fake(_chunks(6, last=10))
+    f.cache_chunks(*range(6))
+    assert f.serve(0, 10) is None  # chunk 0 whole; 1..5 wait
+    assert f.serve(C, 10) is None and len(f.verifier) == 1
+    assert f.serve(5 * C + 9, 1) is Verdict.MATCH  # the end: the rest from the cache
 
 
-def test_chunk_zero_from_the_cache_starts_a_cursor() -> None:
+def test_a_random_reader_leaves_the_cursor_waiting_and_fails_nothing() -> None:
+    f = _Fake(_chunks(8))
+    assert f.serve(0, 10) is None
+    for off in (500, 300, 650, 20, 600):
+        assert f.serve(off, 7) is None
+    assert len(f.verifier) == 1  # at byte 27: chunk 0 is not cached, the cursor waits
+    f.cache_chunks(*range(8))
+    assert f.serve(20, 7) is None  # hashed up to the end of chunk 6, past byte 657 (the furthest served)
+    assert f.serve(8 * C - 1, 1) is Verdict.MATCH  # the rest from the cache
+
+
+def test_a_version_not_started_at_zero_starts_only_from_a_cached_chunk_zero() -> None:
     f = _Fake(_chunks(3))
-    f.cache[("b", "NUID", 0)] = f.chunks[0]
-    f.cache[("b", "NUID", 2)] = f.chunks[2]
-    assert f.land(1) is Verdict.MATCH
+    assert f.serve(C, C) is None and len(f.verifier) == 0
+    f.cache_chunks(0)
+    assert f.serve(C, C) is None and len(f.verifier) == 1  # 0 from the cache, then 1
+    assert f.serve(2 * C, C) is Verdict.MATCH
 
 
 @pytest.mark.parametrize("digest", ["", "MD5=abc", "SHA-256=not base64!"])
 def test_versions_without_a_readable_digest_are_not_checked(digest: str) -> None:
     f = _Fake(_chunks(2), digest)
-    assert f.land(0) is None and f.land(1) is None
+    assert f.serve(0, C) is None and f.serve(C, C) is None
     assert len(f.verifier) == 0
 
 
-def test_cursors_and_given_up_versions_are_bounded() -> None:
-    cache: dict[tuple[str, str, int], bytes] = {}
-    v = DigestVerifier(cache.get, lambda _k: False, max_cursors=4, max_given_up=2)
-    chunk = b"c" * 10
-    digest = wire.encode_digest(hashlib.sha256(chunk * 3).digest())
-    infos = [ObjectInfo("b", "n", f"N{k}", 30, 3, digest, _NOW) for k in range(10)]
-    for k, info in enumerate(infos):
-        assert v.landed(info, 0, chunk) is None
-        cache[("b", info.nuid, 0)] = chunk
+def test_cursors_given_up_and_bad_versions_are_bounded() -> None:
+    lock, cache = threading.Lock(), {}
+    v = DigestVerifier(lock, cache.get, max_cursors=4, max_given_up=2)
+    content = _chunks(3)
+    fakes = [_Fake(content, nuid=f"N{k}", cache=cache, lock=lock, verifier=v) for k in range(10)]
+    for k, f in enumerate(fakes):
+        assert f.serve(0, 10) is None
+        f.cache_chunks(0)
         assert len(v) == min(k + 1, 4)
-    # N6..N9 have cursors; chunk 2 landing with chunk 1 nowhere gives N7, N8, N9 up
-    for info in infos[7:]:
-        assert v.landed(info, 2, chunk) is None
-    assert len(v) == 1 and v.given_up == 3
-    # only the last two given up are remembered: N7 starts again from the cached chunk 0
-    assert v.landed(infos[8], 1, chunk) is None and len(v) == 1
-    assert v.landed(infos[7], 1, chunk) is None and len(v) == 2
+    assert v.given_up == 6  # N0..N5 pushed out
+    # only the last two given up (N4, N5) are remembered: N3 starts again from chunk 0
+    assert fakes[5].serve(C, 10) is None and v.given_up == 6
+    assert fakes[3].serve(C, 10) is None and v.given_up == 7  # ... pushing N6 out
+    assert fakes[5].serve(0, 3 * C) is Verdict.MATCH  # a read from byte 0 always starts one
     assert v.mark_bad(("b", "N1")) and not v.mark_bad(("b", "N1"))
     assert v.is_bad(("b", "N1")) and not v.is_bad(("b", "N2"))
+    assert fakes[1].serve(0, 3 * C) is None, "a bad version gets no cursor"
+
+
+def test_concurrent_servers_hash_each_byte_once() -> None:
+    """Threads serving the same version in order, in ranges of their own (all cached, so
+    every call may hash far ahead): exactly one of them gets the verdict, and it matches.
+    Chunks are large enough for hashlib to let the others run while it hashes."""
+    size = 64 * KiB
+    f = _Fake(_chunks(48, last=5, size=size), size=size)
+    f.cache_chunks(*range(48))
+    verdicts: list[Verdict | None] = []
+
+    def reader(step: int) -> None:
+        for off in range(0, f.info.size, step):
+            verdicts.append(f.serve(off, step))
+
+    threads = [threading.Thread(target=reader, args=(step,)) for step in (size, 3 * size + 1, 7000, 100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert verdicts.count(Verdict.MATCH) == 1 and Verdict.MISMATCH not in verdicts
