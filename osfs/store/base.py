@@ -177,8 +177,12 @@ class ObjectStore(ABC):
             raise
 
     @abstractmethod
-    async def read(self, info: ObjectInfo, offset: int, length: int, *, readahead: int = 0) -> bytes:
-        """Bytes ``[offset, offset+length)`` of the version ``info`` names (short at EOF).
+    async def read(
+        self, info: ObjectInfo, offset: int, length: int, *, readahead: int = 0
+    ) -> bytes | memoryview:
+        """Bytes ``[offset, offset+length)`` of the version ``info`` names (short at EOF), as
+        bytes or a read-only memoryview (the caller must not keep it longer than it needs:
+        a view can hold a larger buffer).
 
         Fetches only the chunks that cover the range. ``readahead`` is a hint: that many
         bytes past the range may be fetched in the background into the chunk cache.

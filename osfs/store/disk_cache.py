@@ -172,7 +172,7 @@ class DiskCache:
             return None
         return data
 
-    def put(self, key: ChunkKey, data: bytes) -> None:
+    def put(self, key: ChunkKey, data: bytes | memoryview) -> None:
         """Keep the chunk (no-op if it is held, too large, or its key is not a plain name)."""
         path = self._path(key)
         if path is None or len(data) > self.limit:

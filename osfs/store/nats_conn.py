@@ -188,13 +188,47 @@ class _NoResponders(Exception):
 
 @dataclass(frozen=True)
 class RawMsg:
-    """A stored message as read by Direct Get or MSG.GET."""
+    """A stored message as read by Direct Get or MSG.GET (``data`` is a read-only view of a
+    :class:`Landing` when the batch get was given one)."""
 
     subject: str
     seq: int
-    data: bytes
+    data: bytes | memoryview
     time: str
     headers: dict[str, str]
+
+
+class Landing(bytearray):
+    """A buffer that the messages of one batch Direct Get are copied into, in order.
+
+    Each message's ``RawMsg.data`` is then a read-only view of its place here, so the
+    chunks of one batch lie back to back: a read spanning several of them can be served as
+    one view, without joining them. ``base``, ``first`` and ``count`` are the caller's
+    (for chunks: the byte offset of the buffer's start in the object, the first chunk
+    number and the number of chunks asked for); ``filled`` is how far messages reach.
+    A message that does not fit is delivered as bytes of its own.
+    """
+
+    __slots__ = ("base", "count", "filled", "first")
+
+    def __init__(self, size: int, base: int = 0, first: int = 0, count: int = 0) -> None:
+        super().__init__(size)
+        self.base, self.first, self.count, self.filled = base, first, count, 0
+
+    def place(self, pieces: list[memoryview]) -> memoryview | None:
+        """Copy ``pieces`` (one payload) after what is here; a read-only view of them, or
+        None when they do not fit."""
+        start = self.filled
+        end = start + sum(len(p) for p in pieces)
+        if end > len(self):
+            return None
+        view = memoryview(self)
+        pos = start
+        for p in pieces:
+            view[pos : pos + len(p)] = p
+            pos += len(p)
+        self.filled = end
+        return view[start:end].toreadonly()
 
 
 class Conn:
@@ -210,7 +244,7 @@ class Conn:
         self._ack_seq = 0
         self._acks: dict[str, asyncio.Future[dict]] = {}
         self._batch_prefix: str | None = None
-        self._batches: dict[str, tuple[asyncio.Future, list[RawMsg]]] = {}
+        self._batches: dict[str, tuple[asyncio.Future, list[RawMsg], Landing | None]] = {}
         self.closing = False
 
     @classmethod
@@ -328,11 +362,12 @@ class Conn:
         await self._publish_for(fut, subject, data, self._ack_prefix + token)
         return fut
 
-    async def _reply_inbox(self, handler: Callable[[Any], None]) -> str:
+    async def _reply_inbox(self, handler: Callable[[Any], None], *, views: bool = False) -> str:
         """Subscribe ``handler`` to a fresh wildcard inbox; return its prefix (ending in ".").
 
         ``handler`` gets each reply (``subject``, ``headers``, ``data``) on the loop, straight
-        from the parser when it can (:func:`nats_parse.route`).
+        from the parser when it can (:func:`nats_parse.route`, with ``views`` as given: then
+        ``data`` may be a list of views, valid only during the call).
         """
 
         async def cb(msg: Msg) -> None:
@@ -343,7 +378,7 @@ class Conn:
             sub = await self.nc.subscribe(prefix + "*", cb=cb)
         except BaseException as exc:
             raise map_error(exc) from exc
-        nats_parse.route(self.nc, sub._id, handler)
+        nats_parse.route(self.nc, sub._id, handler, views=views)
         return prefix
 
     def _next_token(self) -> str:
@@ -361,37 +396,40 @@ class Conn:
             raise map_error(exc) from exc
 
     async def batch_get(
-        self, stream: str, subject: str, first_seq: int, count: int
+        self, stream: str, subject: str, first_seq: int, count: int, *, into: Landing | None = None
     ) -> asyncio.Future[list[RawMsg]]:
         """Send one batch Direct Get: up to ``count`` messages on ``subject`` from ``first_seq``.
 
         Returns at once; the future gets the messages in stream order (fewer when the subject
         has fewer from there; an empty list for a 404). Without batch support the server
-        answers one plain message, and the list has just that one. The caller bounds its
-        wait on the future; errors are store errors.
+        answers one plain message, and the list has just that one. With ``into``, payloads
+        are copied there as they arrive (their ``data`` are views of it; see :class:`Landing`)
+        instead of into bytes of their own. The caller bounds its wait on the future; errors
+        are store errors.
         """
         body = {"seq": first_seq, "next_by_subj": subject, "batch": count}
         fut = await self._pipelined(
-            API + "DIRECT.GET." + stream, json.dumps(body, separators=(",", ":")).encode()
+            API + "DIRECT.GET." + stream, json.dumps(body, separators=(",", ":")).encode(), into
         )
         return fut
 
-    async def _pipelined(self, subject: str, payload: bytes) -> asyncio.Future:
+    async def _pipelined(self, subject: str, payload: bytes, into: Landing | None = None) -> asyncio.Future:
         self.check_open()
         if self._batch_prefix is None:
-            self._batch_prefix = await self._reply_inbox(self._on_batch)
+            self._batch_prefix = await self._reply_inbox(self._on_batch, views=True)
         token = self._next_token()
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._batches[token] = (fut, [])
+        self._batches[token] = (fut, [], into)
         fut.add_done_callback(lambda _f: self._batches.pop(token, None))
         await self._publish_for(fut, subject, payload, self._batch_prefix + token)
         return fut
 
     def _on_batch(self, msg: Msg | nats_parse.Reply) -> None:
+        """A batch reply: from nats-py (``data`` bytes) or routed with views (a list)."""
         entry = self._batches.get(msg.subject.rsplit(".", 1)[-1])
         if entry is None or entry[0].done():
             return
-        fut, got = entry
+        fut, got, landing = entry
         hdrs = msg.headers or {}
         status = hdrs.get("Status")
         if status:
@@ -404,11 +442,15 @@ class Conn:
                     StoreError(f"batch direct get failed: {status} {hdrs.get('Description', '')}")
                 )
             return
+        data = msg.data
+        if isinstance(data, list):
+            placed = landing.place(data) if landing is not None else None
+            data = placed if placed is not None else b"".join(data)
         got.append(
             RawMsg(
                 hdrs.get("Nats-Subject", ""),
                 int(hdrs.get("Nats-Sequence", "0") or 0),
-                msg.data,
+                data,
                 hdrs.get("Nats-Time-Stamp", ""),
                 hdrs,
             )

@@ -44,7 +44,7 @@ class DiskTier:
             return None
         return await self._loop.run_in_executor(self._pool, self.cache.get, key, size)
 
-    def put(self, key: ChunkKey, data: bytes) -> None:
+    def put(self, key: ChunkKey, data: bytes | memoryview) -> None:
         """Write a chunk fetched from the server, in the background."""
         if self.cache is None or self._writes >= DISK_WRITES_PENDING:
             return

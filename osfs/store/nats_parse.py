@@ -12,7 +12,9 @@ makes (:mod:`~osfs.store.nats_client`):
 * :func:`route` delivers the messages of a subscription straight from the parser to a
   plain function: no ``Msg``, no pending queue and no task switch per message, and only
   the few header lines a reply has are parsed (:func:`parse_headers`, which reads them
-  as nats-py does). It is meant for the reply inboxes of pipelined requests.
+  as nats-py does). It is meant for the reply inboxes of pipelined requests. With
+  ``views=True`` the payload is not even copied out: the function gets views of the
+  pieces it lies in, and copies them where it wants them (one copy in all).
 
 The parser keeps the pieces it is given (views, not copies) only until the message they
 hold is complete: whoever hands them over must not write to them before the next call.
@@ -39,22 +41,30 @@ _PING = re.compile(rb"PING\s*\r\n")
 _PONG = re.compile(rb"PONG\s*\r\n")
 _INFO = re.compile(rb"INFO\s+([^\r\n]+)\r\n")
 
+#: The ASCII bytes that ``str.isspace`` takes for white space.
+_SPACE = re.compile(rb"[\s\x1c-\x1f]")
+
 _CONTROL, _PAYLOAD = 1, 2
 
 log = logging.getLogger(__name__)
 
 
 class Reply(NamedTuple):
-    """A message as :func:`route` delivers it (the fields of ``Msg`` that replies use)."""
+    """A message as :func:`route` delivers it (the fields of ``Msg`` that replies use).
+
+    ``data`` is the payload, or, for a route with ``views=True``, the views of the received
+    bytes it is made of, in order: valid only during the call.
+    """
 
     subject: str
     headers: dict[str, str] | None
-    data: bytes
+    data: bytes | list[memoryview]
 
 
 def parse_headers(raw: bytes) -> dict[str, str]:
     """The headers of a message as nats-py reads them: an inline status as ``Status`` and
-    ``Description``, then ``Name: value`` lines (the last of repeated names wins)."""
+    ``Description``, then ``Name: value`` lines (the last of repeated names wins; names
+    that are not ASCII or hold white space are skipped)."""
     head, _, rest = raw.partition(b"\r\n")
     out: dict[str, str] = {}
     code, _, desc = head[len(b"NATS/1.0") :].strip().partition(b" ")
@@ -64,9 +74,9 @@ def parse_headers(raw: bytes) -> dict[str, str]:
         out["Description"] = desc.strip().decode("utf-8", "replace")
     for line in rest.split(b"\r\n"):
         name, sep, value = line.partition(b":")
-        key = name.strip().decode("ascii", "replace")
-        if sep and key and not any(c.isspace() for c in key):
-            out[key] = value.strip().decode("utf-8", "replace")
+        name = name.strip()
+        if sep and name and name.isascii() and _SPACE.search(name) is None:
+            out[name.decode("ascii")] = value.strip().decode("utf-8", "replace")
     return out
 
 
@@ -79,8 +89,9 @@ class ChunkParser(Parser):
     """
 
     def __init__(self, nc: Any = None) -> None:
-        #: sid -> function of (subject, raw headers or None, payload), see :func:`route`.
-        self.direct: dict[int, Callable[[bytes, bytes | None, bytes], None]] = {}
+        #: sid -> (function of (subject, raw headers or None, payload), whether it takes the
+        #: payload as views), see :func:`route`.
+        self.direct: dict[int, tuple[Callable[[bytes, bytes | None, Any], None], bool]] = {}
         super().__init__(nc)
 
     def reset(self) -> None:
@@ -114,9 +125,9 @@ class ChunkParser(Parser):
                     return
                 hn = self.header_needed
                 hdr = bytes(view[pos : pos + hn]) if hn else None
-                payload = bytes(view[pos + hn : end])
+                body = view[pos + hn : end]
                 pos = end + 2
-                await self._deliver(payload, hdr)
+                await self._deliver([body], hdr)
                 continue
             m = _HMSG.match(view, pos) if view[pos] == 0x48 else _MSG.match(view, pos)  # 'H'
             if m is not None:
@@ -178,29 +189,34 @@ class ChunkParser(Parser):
         pieces.append(view[:want])
         self._pieces, self._have = [], 0
         hn = self.header_needed
-        hdr = _cut(pieces, 0, hn) if hn else None
-        payload = _cut(pieces, hn, self.needed)
-        await self._deliver(payload, hdr)
+        hdr = b"".join(_views(pieces, 0, hn)) if hn else None
+        await self._deliver(_views(pieces, hn, self.needed), hdr)
         return want
 
-    async def _deliver(self, payload: bytes, hdr: bytes | None) -> None:
+    async def _deliver(self, body: list[memoryview], hdr: bytes | None) -> None:
+        """Hand over the message whose payload is the concatenation of ``body``."""
         arg = self.msg_arg
         self.state = _CONTROL
         self.header_needed = 0
-        handler = self.direct.get(arg["sid"])
-        if handler is None:
+        entry = self.direct.get(arg["sid"])
+        if entry is None:
+            payload = bytes(body[0]) if len(body) == 1 else b"".join(body)
             await self.nc._process_msg(arg["sid"], arg["subject"], arg["reply"], payload, hdr)
             return
+        handler, views = entry
         try:
-            handler(arg["subject"], hdr, payload)
+            if views:
+                handler(arg["subject"], hdr, body)
+            else:
+                handler(arg["subject"], hdr, bytes(body[0]) if len(body) == 1 else b"".join(body))
         except Exception:  # the read loop must go on
             log.exception("handling a reply on %r", arg["subject"])
 
 
-def _cut(pieces: list[memoryview], start: int, stop: int) -> bytes:
-    """Bytes ``[start, stop)`` of the concatenation of ``pieces``, copied once."""
+def _views(pieces: list[memoryview], start: int, stop: int) -> list[memoryview]:
+    """Views of bytes ``[start, stop)`` of the concatenation of ``pieces`` (no copy)."""
     if len(pieces[0]) >= stop:
-        return bytes(pieces[0][start:stop])
+        return [pieces[0][start:stop]]
     parts = []
     pos = 0
     for piece in pieces:
@@ -210,23 +226,26 @@ def _cut(pieces: list[memoryview], start: int, stop: int) -> bytes:
         pos += len(piece)
         if pos >= stop:
             break
-    return b"".join(parts)
+    return parts
 
 
-def route(nc: Client, sid: int, handler: Callable[[Reply], None]) -> bool:
+def route(nc: Client, sid: int, handler: Callable[[Reply], None], *, views: bool = False) -> bool:
     """Deliver subscription ``sid``'s messages to ``handler`` from the parser, in order.
 
     Returns False (and changes nothing) when ``nc``'s parser is nats-py's own: the caller's
     nats-py callback then keeps delivering. ``handler`` runs on the read loop and must not
-    block; an exception it raises is logged. The route outlives reconnects (nats-py keeps
-    the sid); it is meant for subscriptions that last as long as the connection.
+    block; an exception it raises is logged. With ``views``, ``Reply.data`` is the list of
+    views the payload lies in, valid only during the call: the handler copies what it keeps
+    (a view it kept would only keep a receive block from being reused). The route outlives
+    reconnects (nats-py keeps the sid); it is meant for subscriptions that last as long as
+    the connection.
     """
     ps = getattr(nc, "_ps", None)
     if not isinstance(ps, ChunkParser):
         return False
 
-    def deliver(subject: bytes, hdr: bytes | None, payload: bytes) -> None:
+    def deliver(subject: bytes, hdr: bytes | None, payload: Any) -> None:
         handler(Reply(subject.decode(), parse_headers(hdr) if hdr else None, payload))
 
-    ps.direct[sid] = deliver
+    ps.direct[sid] = (deliver, views)
     return True

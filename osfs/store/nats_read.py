@@ -18,8 +18,12 @@ Get ``{"seq": N}`` (buckets without ``allow_direct``: chunk by chunk with
 flight, bypassing the cache, and yields one list of chunks per request (one wake-up of the
 consumer per MiB, not per chunk).
 
-**Cache.** A ``cachetools.LRUCache`` bounded in bytes (``getsizeof=len``) keyed by ``(bucket,
-nuid, chunk_no)``, so a stale version is never served. Every chunk being fetched has a
+**Cache.** A :class:`ChunkCache` (an LRU bounded in bytes, ``getsizeof=len``) keyed by
+``(bucket, nuid, chunk_no)``, so a stale version is never served. The chunks of one batch
+are read-only views of one :class:`~osfs.store.nats_conn.Landing` (the parser's handler
+copies them there, back to back), so a read within one batch is answered with a view of
+it, no copy; the LRU evicts the chunks of a batch together, so their buffer is freed
+when it is counted as freed. Every chunk being fetched has a
 future in ``_inflight`` from the moment its request is decided, so a read and the
 read-ahead (or two readers) never fetch a chunk twice. ``read(..., readahead=N)`` starts
 batch fetches of the chunks in the next ``N`` bytes, at most ``READAHEAD_BYTES`` in flight
@@ -66,7 +70,7 @@ import cachetools
 from . import wire
 from .disk_cache import ChunkKey, DiskCache
 from .errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
-from .nats_conn import Conn, RawMsg
+from .nats_conn import Conn, Landing, RawMsg
 from .nats_disk import DiskTier
 from .nats_get import WholeGetMixin
 from .nats_index import FETCH_WINDOW, ChunkIndex, Gone, build_index, per_batch
@@ -81,6 +85,9 @@ READAHEAD_BYTES = 32 * 1024 * 1024
 DROP_BEHIND = 4 * 1024 * 1024
 #: Indexes kept (each is small: a few numbers, or two lists for scanned objects).
 INDEX_CACHE_ENTRIES = 4096
+
+#: A chunk's bytes: a read-only view of its :class:`Landing` when it came in a batch.
+Chunk = bytes | memoryview
 
 
 @dataclass
@@ -117,9 +124,9 @@ class ChunkReader(WholeGetMixin):
         self._disk = DiskTier(disk, self.loop)
         #: Guards ``cache``, ``_indexes`` and ``stats``: the trio thread reads them too.
         self.lock = threading.Lock()
-        self.cache: cachetools.LRUCache = cachetools.LRUCache(maxsize=max(1, cache_size), getsizeof=len)
+        self.cache: ChunkCache = ChunkCache(maxsize=max(1, cache_size), getsizeof=len)
         self._indexes: cachetools.LRUCache = cachetools.LRUCache(maxsize=INDEX_CACHE_ENTRIES)
-        self._inflight: dict[ChunkKey, asyncio.Future[bytes]] = {}
+        self._inflight: dict[ChunkKey, asyncio.Future[Chunk]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._ahead_bytes = 0  # read-ahead in flight
         self._names: dict[tuple[str, str], str] = {}  # (bucket, name) -> nuid of an index
@@ -127,12 +134,12 @@ class ChunkReader(WholeGetMixin):
         self.verifier = DigestVerifier(self.lock, self._peek_locked)
 
     # ----- cache (shared with the trio thread, always under the lock) ----------------------
-    def _cache_put(self, key: ChunkKey, data: bytes) -> None:
+    def _cache_put(self, key: ChunkKey, data: Chunk) -> None:
         if len(data) <= self.cache.maxsize:
             with self.lock:
                 self.cache[key] = data
 
-    def _cache_get(self, key: ChunkKey) -> bytes | None:
+    def _cache_get(self, key: ChunkKey) -> Chunk | None:
         with self.lock:
             data = self.cache.get(key)
             if data is not None:
@@ -143,7 +150,7 @@ class ChunkReader(WholeGetMixin):
         with self.lock:
             return key in self.cache
 
-    def _peek_locked(self, key: ChunkKey) -> bytes | None:
+    def _peek_locked(self, key: ChunkKey) -> Chunk | None:
         """A cached chunk or None, leaving the LRU order and the stats alone (lock held)."""
         try:
             return cachetools.Cache.__getitem__(self.cache, key)
@@ -154,7 +161,7 @@ class ChunkReader(WholeGetMixin):
         with self.lock:
             return int(self.cache.currsize)
 
-    def read_cached(self, info: ObjectInfo, offset: int, length: int, readahead: int) -> bytes | None:
+    def read_cached(self, info: ObjectInfo, offset: int, length: int, readahead: int) -> Chunk | None:
         """``read`` served from memory without waiting on the loop, or None (cross then).
 
         Callable from any thread. Works when the version's index and every chunk of the
@@ -249,7 +256,7 @@ class ChunkReader(WholeGetMixin):
             return ObjectReplaced(f"{info.bucket}/{info.name}: version {info.nuid} was replaced", current)
         return Corrupt(f"{info.bucket}/{info.name}: chunks of version {info.nuid} are missing")
 
-    async def _fetch(self, info: ObjectInfo, idx: ChunkIndex, i: int, cache: bool) -> bytes:
+    async def _fetch(self, info: ObjectInfo, idx: ChunkIndex, i: int, cache: bool) -> Chunk:
         if cache and self._disk.enabled:
             data = await self._disk_chunk(info, idx, i)
             if data is not None:
@@ -275,7 +282,7 @@ class ChunkReader(WholeGetMixin):
             self._disk.put((info.bucket, info.nuid, i), msg.data)
         return msg.data
 
-    async def read(self, info: ObjectInfo, offset: int, length: int, readahead: int) -> bytes:
+    async def read(self, info: ObjectInfo, offset: int, length: int, readahead: int) -> Chunk:
         """Bytes ``[offset, offset+length)`` of ``info``'s version (short at EOF)."""
         if offset < 0 or length < 0:
             raise ValueError("negative offset or length")
@@ -290,7 +297,7 @@ class ChunkReader(WholeGetMixin):
         self._want(info, idx, range(first, started))
         if readahead > 0 and last + 1 < idx.chunks:
             self._schedule_readahead(info, idx, last + 1, end + readahead)
-        parts: list[bytes] = []
+        parts: list[Chunk] = []
         try:
             for i in range(first, last + 1):
                 if started <= last and started - i < span // 2:
@@ -306,7 +313,7 @@ class ChunkReader(WholeGetMixin):
                 self._drop_behind(info, idx, offset)
         return _assemble(idx, parts, first, last, offset, end)
 
-    async def _chunk_data(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> bytes:
+    async def _chunk_data(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> Chunk:
         """Chunk ``i`` from the cache, its fetch in flight, or a new fetch."""
         key = (info.bucket, info.nuid, i)
         data = self._cache_get(key)
@@ -345,10 +352,10 @@ class ChunkReader(WholeGetMixin):
 
     def _start_run(self, info: ObjectInfo, idx: ChunkIndex, run: list[int], ahead: bool) -> int:
         loop = asyncio.get_running_loop()
-        futs: list[asyncio.Future[bytes]] = []
+        futs: list[asyncio.Future[Chunk]] = []
         for i in run:
             key = (info.bucket, info.nuid, i)
-            fut: asyncio.Future[bytes] = loop.create_future()
+            fut: asyncio.Future[Chunk] = loop.create_future()
             fut.add_done_callback(functools.partial(self._landed, key))
             self._inflight[key] = fut
             futs.append(fut)
@@ -361,7 +368,7 @@ class ChunkReader(WholeGetMixin):
         task.add_done_callback(functools.partial(self._run_done, nbytes if ahead else 0))
         return len(run)
 
-    def _landed(self, key: ChunkKey, fut: asyncio.Future[bytes]) -> None:
+    def _landed(self, key: ChunkKey, fut: asyncio.Future[Chunk]) -> None:
         if self._inflight.get(key) is fut:
             del self._inflight[key]
         if not fut.cancelled():
@@ -372,7 +379,7 @@ class ChunkReader(WholeGetMixin):
         self._ahead_bytes -= ahead_bytes
 
     async def _fetch_run(
-        self, info: ObjectInfo, idx: ChunkIndex, first: int, futs: list[asyncio.Future[bytes]]
+        self, info: ObjectInfo, idx: ChunkIndex, first: int, futs: list[asyncio.Future[Chunk]]
     ) -> None:
         """Fetch chunks ``first, first+1, ...`` into the cache and into ``futs``."""
         stream = wire.stream_name(info.bucket)
@@ -394,7 +401,8 @@ class ChunkReader(WholeGetMixin):
             while i < end:
                 self.stats.chunk_fetches += end - i
                 self.stats.batch_gets += 1
-                reply = await self.conn.batch_get(stream, subject, idx.seq(i), end - i)
+                landing = Landing(idx.end(end - 1) - idx.start(i), idx.start(i), i, end - i)
+                reply = await self.conn.batch_get(stream, subject, idx.seq(i), end - i, into=landing)
                 done, _ = await asyncio.wait([reply], timeout=self.conn.timeout)
                 if not done:
                     reply.cancel()
@@ -425,7 +433,7 @@ class ChunkReader(WholeGetMixin):
                 raise
 
     # ----- digest check (see nats_verify) -------------------------------------------------
-    def check_served(self, info: ObjectInfo, offset: int, data: bytes) -> None:
+    def check_served(self, info: ObjectInfo, offset: int, data: Chunk) -> None:
         """Pass bytes ``[offset, offset + len(data))`` of ``info``'s version, about to be
         served, to the digest check; ``Corrupt`` if the version failed it (now or before):
         they must then not be served. Callable from any thread (the trio thread, for the
@@ -494,7 +502,7 @@ class ChunkReader(WholeGetMixin):
         for j in range(lo, hi):
             self.cache.pop((info.bucket, info.nuid, j), None)
 
-    def _checked(self, info: ObjectInfo, idx: ChunkIndex, subject: str, i: int, msg: RawMsg) -> bytes:
+    def _checked(self, info: ObjectInfo, idx: ChunkIndex, subject: str, i: int, msg: RawMsg) -> Chunk:
         """The data of chunk ``i`` from a batch reply; ``Gone`` or ``Corrupt`` if wrong."""
         if msg.subject != subject or msg.seq != idx.seq(i):
             raise Gone()
@@ -510,8 +518,15 @@ class ChunkReader(WholeGetMixin):
         await self._disk.close()
 
 
-def _assemble(idx: ChunkIndex, parts: list[bytes], first: int, last: int, offset: int, end: int) -> bytes:
-    """Bytes ``[offset, end)`` from the chunks ``first..last`` (one copy at most)."""
+def _assemble(
+    idx: ChunkIndex, parts: list[Chunk], first: int, last: int, offset: int, end: int
+) -> bytes | memoryview:
+    """Bytes ``[offset, end)`` from the chunks ``first..last``: a view when they lie back to
+    back in one :class:`Landing` (no copy), else one copy at most."""
+    land = _landing_of(parts[0])
+    if land is not None and all(_landing_of(p) is land for p in parts):
+        # consecutive chunks of one batch: placed in order, so the range lies in it whole
+        return memoryview(land)[offset - land.base : end - land.base].toreadonly()
     base = idx.start(first)
     if len(parts) == 1:
         data = parts[0]
@@ -521,3 +536,27 @@ def _assemble(idx: ChunkIndex, parts: list[bytes], first: int, last: int, offset
     head = memoryview(parts[0])[offset - base :]
     tail = memoryview(parts[-1])[: end - idx.start(last)]
     return b"".join([head, *parts[1:-1], tail])
+
+
+class ChunkCache(cachetools.LRUCache):
+    """The chunk LRU, bounded in bytes. Chunks that came in one batch are views of one
+    :class:`Landing`, freed only when all of them are gone: when the LRU evicts one of
+    them, it evicts the others of its batch too, so the memory held never exceeds the
+    bytes counted (dropping single chunks by key, as a sequential reader's drop-behind
+    does, can leave the rest of one batch counted as less than it holds)."""
+
+    def popitem(self) -> tuple[ChunkKey, Chunk]:
+        key, value = super().popitem()
+        land = _landing_of(value)
+        if land is not None:
+            for j in range(land.first, land.first + land.count):
+                sibling = (key[0], key[1], j)
+                if sibling in self and _landing_of(cachetools.Cache.__getitem__(self, sibling)) is land:
+                    del self[sibling]
+        return key, value
+
+
+def _landing_of(chunk: Chunk) -> Landing | None:
+    """The :class:`Landing` a chunk is a view of, if any."""
+    land = chunk.obj if isinstance(chunk, memoryview) else None
+    return land if isinstance(land, Landing) else None

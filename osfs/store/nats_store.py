@@ -326,7 +326,9 @@ class NatsStore(ObjectStore):
         pipe = await self._run(self._core.begin_put, bucket, meta, size)
         return NatsUpload(self._bridge, pipe)
 
-    async def read(self, info: ObjectInfo, offset: int, length: int, *, readahead: int = 0) -> bytes:
+    async def read(
+        self, info: ObjectInfo, offset: int, length: int, *, readahead: int = 0
+    ) -> bytes | memoryview:
         if offset < 0 or length < 0:
             raise ValueError("negative offset or length")
         if min(offset + length, info.size) <= offset:

@@ -9,15 +9,17 @@ import os
 import random
 from typing import Any
 
+import cachetools
 import pytest
 import trio
 
 from osfs.store import digest
 from osfs.store.digest import Sha256Pipe
 from osfs.store.errors import TooLarge
-from osfs.store.nats_read import DROP_BEHIND
+from osfs.store.nats_conn import Landing
+from osfs.store.nats_read import DROP_BEHIND, ChunkCache
 from osfs.store.nats_store import HAND_OFF
-from osfs.store.types import BucketConfig, ObjectMeta
+from osfs.store.types import BucketConfig, ObjectInfo, ObjectMeta
 
 StoreRunner = Any  # tests/store/conftest.py: the ``nats_store`` runner fixture
 
@@ -89,19 +91,25 @@ def test_write_past_the_max_object_size_fails_at_once(nats_store: StoreRunner) -
     nats_store(main)
 
 
+async def _read_with_readahead(store: Any, bucket: str, data: bytes, cs: int) -> ObjectInfo:
+    """Store ``data`` in chunks of ``cs``, read its first chunk with 64 chunks of read-ahead
+    and wait until they are cached; the object's info."""
+    await store.create_bucket(BucketConfig(bucket))
+    info = await store.put(bucket, ObjectMeta("seq"), data, chunk_size=cs)
+    assert await store.read(info, 0, cs, readahead=64 * cs) == data[:cs]
+    with trio.fail_after(10):
+        while store.cache_bytes < 65 * cs:
+            await trio.sleep(0.01)
+    return info
+
+
 def test_readahead_goes_in_batches_and_is_shared_with_reads(nats_store: StoreRunner) -> None:
-    b = nats_store.bucket
     cs = 16 * KiB
     data = os.urandom(cs * 200)
 
     async def main(store: Any) -> None:
-        await store.create_bucket(BucketConfig(b))
-        info = await store.put(b, ObjectMeta("seq"), data, chunk_size=cs)
         base = store.stats.batch_gets
-        assert await store.read(info, 0, cs, readahead=64 * cs) == data[:cs]
-        with trio.fail_after(10):
-            while store.cache_bytes < 65 * cs:
-                await trio.sleep(0.01)
+        info = await _read_with_readahead(store, nats_store.bucket, data, cs)
         assert store.stats.readahead_fetches == 64
         assert store.stats.batch_gets - base == 1, "64 chunks of 16 KiB are one request"
         fetched = store.stats.chunk_fetches
@@ -132,3 +140,59 @@ def test_sequential_reader_drops_what_it_left_behind(nats_store: StoreRunner) ->
         assert store.cache_bytes == len(data)
 
     nats_store(main)
+
+
+def test_reads_inside_one_batch_are_views_of_it(nats_store: StoreRunner) -> None:
+    """Chunks fetched in one batch lie back to back: a read within them is one view, no copy;
+    a read across two batches is joined."""
+    cs = 16 * KiB
+    data = os.urandom(cs * 200)
+
+    async def main(store: Any) -> None:
+        info = await _read_with_readahead(store, nats_store.bucket, data, cs)  # 1..64: one batch
+        got = await store.read(info, 3 * cs + 5, 20 * cs)
+        assert isinstance(got, memoryview) and isinstance(got.obj, Landing) and got.readonly
+        assert got == data[3 * cs + 5 : 23 * cs + 5]
+        across = await store.read(info, 60 * cs, 10 * cs)  # 65..69 come in another batch
+        assert isinstance(across, bytes) and across == data[60 * cs : 70 * cs]
+
+    nats_store(main)
+
+
+def _batch(cache: ChunkCache, first: int, count: int, size: int) -> Landing:
+    land = Landing(count * size, first * size, first, count)
+    for i in range(first, first + count):
+        view = land.place([memoryview(os.urandom(size))])
+        assert view is not None
+        cache[("b", "n", i)] = view
+    return land
+
+
+def test_cache_evicts_the_chunks_of_a_batch_together() -> None:
+    cache = ChunkCache(maxsize=10 * KiB, getsizeof=len)
+    _batch(cache, 0, 4, KiB)
+    _batch(cache, 4, 4, KiB)
+    assert cache.currsize == 8 * KiB
+    cache[("b", "n", 2)]  # recently used: the batch's other chunks still go first
+    cache[("b", "other", 0)] = os.urandom(3 * KiB)  # 1 KiB too many: one chunk must go
+    assert [k[2] for k in cache if k[1] == "n"] == [4, 5, 6, 7]
+    assert cache.currsize == 7 * KiB
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cache_never_holds_more_than_it_counts(seed: int) -> None:
+    """Under LRU eviction alone, a batch's buffer is referenced by the cache only while all
+    of its chunks are there: the bytes held equal the bytes counted."""
+    rnd = random.Random(seed)
+    cache = ChunkCache(maxsize=64 * KiB, getsizeof=len)
+    first = 0
+    for _ in range(200):
+        if rnd.random() < 0.3 and len(cache):
+            cache[rnd.choice(list(cache))]  # a hit reorders the LRU
+            continue
+        count = rnd.randint(1, 8)
+        _batch(cache, first, count, rnd.choice([KiB, 3 * KiB]))
+        first += count
+        values = [cachetools.Cache.__getitem__(cache, k) for k in list(cache)]  # LRU untouched
+        held = {id(v.obj): len(v.obj) for v in values}
+        assert sum(held.values()) == cache.currsize <= cache.maxsize

@@ -17,7 +17,7 @@ from nats.protocol.parser import Parser
 
 from osfs.config import ConnectOptions
 from osfs.store import allocator, nats_client
-from osfs.store.nats_conn import Conn
+from osfs.store.nats_conn import Conn, Landing
 from osfs.store.nats_parse import ChunkParser, parse_headers, route
 
 KiB = 1024
@@ -122,11 +122,22 @@ def test_unknown_protocol_is_a_protocol_error_as_in_nats_py() -> None:
             asyncio.run(parser.parse(b"PING\r\nBOGUS line\r\n"))
 
 
-def test_routed_subscriptions_bypass_the_client_and_others_do_not() -> None:
+@pytest.mark.parametrize("views", [False, True])
+def test_routed_subscriptions_bypass_the_client_and_others_do_not(views: bool) -> None:
+    """Routed payloads come whole, or as views (valid during the call) of the pieces fed."""
     rec = _Recorder()
     parser = ChunkParser(rec)
     got: list[tuple[bytes, bytes | None, bytes]] = []
-    parser.direct[7] = lambda subject, hdr, data: got.append((bytes(subject), hdr, data))
+
+    def handler(subject: bytes, hdr: bytes | None, data: Any) -> None:
+        if views:
+            assert isinstance(data, list) and all(isinstance(v, memoryview) for v in data)
+            data = b"".join(data)
+        else:
+            assert isinstance(data, bytes)
+        got.append((bytes(subject), hdr, data))
+
+    parser.direct[7] = (handler, views)
     hdr = b"NATS/1.0\r\nNats-Sequence: 9\r\n\r\n"
     stream = (
         b"MSG a 7 5\r\nhello\r\n"
@@ -135,7 +146,8 @@ def test_routed_subscriptions_bypass_the_client_and_others_do_not() -> None:
         + b"abc\r\n"
         + b"MSG c 8 2\r\nhi\r\n"
     )
-    asyncio.run(_parse_all(parser, [stream[:13], stream[13:40], stream[40:]]))
+    cuts = [bytearray(stream[:13]), stream[13:40], memoryview(stream)[40:58], stream[58:]]
+    asyncio.run(_parse_all(parser, cuts))
     assert got == [(b"a", None, b"hello"), (b"b", hdr, b"abc")]
     assert rec.calls == [("msg", 8, b"c", b"", b"hi", None)]
 
@@ -150,6 +162,7 @@ def test_routed_subscriptions_bypass_the_client_and_others_do_not() -> None:
         b"NATS/1.0 503\r\n\r\n",
         b"NATS/1.0 204 EOB\r\nNats-Num-Pending: 0\r\nNats-Last-Sequence: 40\r\n\r\n",
         b"NATS/1.0\r\nA: 1\r\nA: 2\r\nB:no-space\r\nbad name: x\r\nNats-Msg-Id: \xc3\xa9t\xc3\xa9\r\n\r\n",
+        b"NATS/1.0\r\nx\ty: 1\r\nq\x1cr: 2\r\n ok : 3\r\n\xc3\xa9: 4\r\nv\x0bw: 5\r\n\r\n",
     ],
 )
 def test_headers_read_as_nats_py_reads_them(raw: bytes) -> None:
@@ -198,15 +211,37 @@ def test_a_real_connection_moves_every_byte_through_the_fast_paths(nats_url: str
             seqs = [(await a)["seq"] for a in acks]
             assert seqs == list(range(seqs[0], seqs[0] + len(payloads)))
             got: list[bytes] = []
+            landed = 0
             while len(got) < len(payloads):
-                fut = await conn.batch_get(stream, subject, seqs[0] + len(got), 7)
+                # no landing, one that holds the batch exactly, one that holds half of it
+                k = len(got)
+                room = sum(sizes[k : k + 7])
+                landing = [None, Landing(room), Landing(room // 2)][(k // 7) % 3]
+                fut = await conn.batch_get(stream, subject, seqs[0] + k, 7, into=landing)
                 msgs = await asyncio.wait_for(fut, 30)
                 assert msgs, "a batch came back empty"
-                got += [m.data for m in msgs]
+                for m in msgs:
+                    if isinstance(m.data, memoryview):
+                        assert m.data.obj is landing and m.data.readonly
+                        landed += 1
+                    else:
+                        assert isinstance(m.data, bytes)
+                got += [bytes(m.data) for m in msgs]
             assert [len(g) for g in got] == sizes
             assert got == payloads
+            assert landed >= 7, "payloads were not placed in their landings"
             await conn.api(f"STREAM.DELETE.{stream}", {})
         finally:
             await conn.close()
 
     asyncio.run(main())
+
+
+def test_landing_places_payloads_back_to_back_until_full() -> None:
+    land = Landing(10, base=100, first=3, count=2)
+    a = land.place([memoryview(b"abc"), memoryview(b"de")])
+    b = land.place([memoryview(b"fghij")])
+    assert bytes(a) == b"abcde" and bytes(b) == b"fghij" and land.filled == 10
+    assert a.readonly and a.obj is land and bytes(land) == b"abcdefghij"
+    assert land.place([memoryview(b"k")]) is None and land.filled == 10
+    assert land.place([]) is not None  # an empty payload always fits
