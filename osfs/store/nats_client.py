@@ -11,11 +11,14 @@ here, so :func:`new_client` makes a client that does neither:
   immutable ``bytes`` or views of them);
 * after :func:`connect` (and after every reconnect, :func:`fast_reads`), a plain TCP
   socket is read by a :class:`_Receiver`: ``recv_into`` large blocks that the parser
-  (:class:`~osfs.store.nats_parse.ChunkParser`) reads in place. A TLS socket hands over
-  its stream reader's whole buffer instead of copying out of it.
+  (:class:`~osfs.store.nats_parse.ChunkParser`) reads in place, and what the flusher
+  writes goes out with one ``sendmsg`` of the pieces as they are (Python 3.11's
+  ``writelines`` joins them first). A TLS socket hands over its stream reader's whole
+  buffer instead of copying out of it.
 
 This relies on nats-py and asyncio internals (``Client._ps``, ``_pending``,
-``TcpTransport._io_reader``, ``StreamReader._buffer`` ...). :func:`supported` checks they
+``TcpTransport._io_reader``, ``StreamReader._buffer``, the socket transport's ``_sock``
+...). :func:`supported` checks they
 have the expected shape; when they do not, the client is nats-py's own, unchanged.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import sys
 from typing import Any
 
@@ -85,13 +89,15 @@ async def connect(nc: Client, **options: Any) -> Client:
 
 
 def fast_reads(nc: Client) -> None:
-    """Make ``nc``'s current TCP transport hand over what it receives without copying it.
+    """Make ``nc``'s current TCP transport hand over what it receives without copying it,
+    and send what it is given without joining it first.
 
     A plain socket is switched to a :class:`_Receiver` (received straight into blocks the
-    parser reads in place); a TLS one hands over its stream reader's buffer instead of
-    copying out of it. Call after connecting and after every reconnect (nats-py makes a
-    new transport). Does nothing unless the client's parser is a :class:`ChunkParser`
-    (only it may keep references to what it is given).
+    parser reads in place), and its writes go out gathered (:func:`_send_gathered`); a TLS
+    one hands over its stream reader's buffer instead of copying out of it. Call after
+    connecting and after every reconnect (nats-py makes a new transport). Does nothing
+    unless the client's parser is a :class:`ChunkParser` (only it may keep references to
+    what it is given).
     """
     transport = getattr(nc, "_transport", None)
     if not isinstance(nc._ps, ChunkParser) or type(transport) is not TcpTransport:
@@ -103,7 +109,8 @@ def fast_reads(nc: Client) -> None:
     # a read for an older reader falls back to nats-py's own.
     sock = writer.transport
     stream = sock.get_protocol()
-    if type(sock).__name__ == "_SelectorSocketTransport" and isinstance(stream, asyncio.StreamReaderProtocol):
+    plain = type(sock).__name__ == "_SelectorSocketTransport"
+    if plain and isinstance(stream, asyncio.StreamReaderProtocol):
         receiver = _Receiver(stream, reader, sock)
         sock.set_protocol(receiver)
         take = receiver.read
@@ -117,6 +124,53 @@ def fast_reads(nc: Client) -> None:
 
     transport.read = read  # type: ignore[method-assign]
     transport._osfs_reader = reader  # type: ignore[attr-defined]
+    raw = getattr(sock, "_sock", None)
+    if plain and hasattr(raw, "sendmsg"):
+
+        def writelines(pieces: list[Any]) -> None:
+            if transport._io_writer is not writer:  # an older connection's writer
+                TcpTransport.writelines(transport, pieces)
+            else:
+                _send_gathered(sock, raw, pieces)
+
+        transport.writelines = writelines  # type: ignore[method-assign]
+
+
+#: Pieces sent with one ``sendmsg`` at most (well under the system's IOV_MAX of 1024).
+GATHER_MAX = 512
+
+
+def _send_gathered(sock: Any, raw: socket.socket, pieces: list[Any]) -> None:
+    """``sock.writelines(pieces)`` without joining the pieces into one copy first.
+
+    When the transport has nothing buffered (so nothing may go before these), the pieces go
+    to the socket as they are in one ``sendmsg``; only what the socket does not take is
+    joined and handed to the transport, which sends it when it can. Otherwise (bytes
+    still buffered, a closing transport, too many pieces) it is the transport's own
+    ``writelines``. Errors are left to the transport, which meets them on its next send.
+    """
+    if sock.get_write_buffer_size() or sock.is_closing() or len(pieces) > GATHER_MAX:
+        sock.writelines(pieces)
+        return
+    try:
+        sent = raw.sendmsg(pieces)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except OSError:
+        sock.writelines(pieces)  # the transport sees the error and closes as usual
+        return
+    rest = unsent(pieces, sent)
+    if rest:
+        sock.write(b"".join(rest))
+
+
+def unsent(pieces: list[Any], sent: int) -> list[Any]:
+    """What is left of ``pieces`` after their first ``sent`` bytes went out (views, no copy)."""
+    for k, piece in enumerate(pieces):
+        if sent < len(piece):
+            return [memoryview(piece)[sent:] if sent else piece, *pieces[k + 1 :]]
+        sent -= len(piece)
+    return []
 
 
 async def _take_buffer(reader: asyncio.StreamReader, _size: int = -1) -> bytes | bytearray:

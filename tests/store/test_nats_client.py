@@ -201,6 +201,8 @@ def test_a_real_connection_moves_every_byte_through_the_fast_paths(nats_url: str
             assert type(nc).__name__ == "_LeanClient" and isinstance(nc._ps, ChunkParser)
             sock = nc._transport._io_writer.transport
             assert type(sock.get_protocol()).__name__ == "_Receiver"
+            assert nc._transport.writelines.__name__ == "writelines"  # gathered sends
+            assert nc._transport.writelines.__qualname__.startswith("fast_reads")
             await conn.api(
                 f"STREAM.CREATE.{stream}", {"name": stream, "subjects": [subject], "allow_direct": True}
             )
@@ -245,3 +247,12 @@ def test_landing_places_payloads_back_to_back_until_full() -> None:
     assert a.readonly and a.obj is land and bytes(land) == b"abcdefghij"
     assert land.place([memoryview(b"k")]) is None and land.filled == 10
     assert land.place([]) is not None  # an empty payload always fits
+
+
+def test_what_a_partial_send_leaves_is_the_rest_in_order() -> None:
+    pieces = [b"PUB a 5\r\n", memoryview(b"xhellox")[1:6], b"\r\n", b"", b"PUB b 0\r\n\r\n"]
+    whole = b"".join(pieces)
+    for sent in range(len(whole) + 1):
+        rest = nats_client.unsent(pieces, sent)
+        assert b"".join(rest) == whole[sent:]
+        assert all(len(p) for p in rest[:1]), "the first piece left is never empty"
