@@ -7,7 +7,8 @@ Prints MB/s (10^6 bytes/s), rates and ratios, medians over ``--rounds``:
   same file and vs a raw pipelined publish loop of its 128 KiB chunks (16 acks in flight);
   and ``shutil.copyfile`` into it (``sendfile``: the kernel writes 64 KiB at a time). The
   source is in the page cache for all of them (the baselines read it from there too), so
-  the ratios compare upload paths, not the local disk;
+  the ratios compare upload paths, not the local disk, and every timed run starts with no
+  dirty pages left (``os.sync``), so none pays for the write-back of the one before;
 * ``cp`` of the object out of a fresh mount (cold chunk cache) vs nats-py
   ``ObjectStore.get(writeinto=file)`` and vs a raw Direct Get loop (16 in flight);
 * cold random 4 KiB reads per second at queue depth 1 and 16 (fresh mount; every offset
@@ -39,7 +40,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nats
-from bench_store import Results, raw_publish_get
+from bench_store import Results, raw_publish_get, settle
 
 from osfs.embedded import EmbeddedServer
 from osfs.mount import pid_file
@@ -98,10 +99,12 @@ def peer(url: str, fn):
 def nats_py_put_get(url: str, bucket: str, src: Path, dst: Path) -> tuple[float, float]:
     async def run(js):
         obs = await js.create_object_store(bucket)
+        settle()
         t = time.perf_counter()
         with open(src, "rb") as f:
             await obs.put("peer.bin", f)
         put_s = time.perf_counter() - t
+        settle()
         t = time.perf_counter()
         with open(dst, "wb") as f:
             await obs.get("peer.bin", writeinto=f)
@@ -296,15 +299,18 @@ def main() -> None:
             with mounted(mnt, url):
                 (mnt / bucket).mkdir()
                 warm_page_cache(src)
+                settle()
                 cmd = ["cp", str(src), str(mnt / bucket / "f.bin")]
                 add("cp_in", nbytes / timed(lambda c=cmd: subprocess.run(c, check=True)) / MB)
                 if "stream" in only:  # sendfile: the kernel splits it into 64 KiB writes
                     warm_page_cache(src)
+                    settle()
                     target = mnt / bucket / "g.bin"
                     add("copyfile_in", nbytes / timed(lambda t=target: shutil.copyfile(src, t)) / MB)
             if "stream" in only:
                 with mounted(mnt, url):
                     out = work / "out.bin"
+                    settle()
                     cmd = ["cp", str(mnt / bucket / "f.bin"), str(out)]
                     add("cat_out", nbytes / timed(lambda c=cmd: subprocess.run(c, check=True)) / MB)
                     subprocess.run(["cmp", str(src), str(out)], check=True)
