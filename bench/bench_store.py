@@ -215,7 +215,7 @@ async def osfs_bench(url: str, token: str | None, data: bytes, chunk: int, res: 
             got = 0
             for off in range(0, info.size, MiB):
                 piece = await s.read(info, off, MiB, readahead=readahead)
-                if piece != data[off : off + MiB]:
+                if bytes(piece) != data[off : off + MiB]:  # a memoryview compares byte by byte
                     raise SystemExit(f"osfs read at {off} returned wrong bytes")
                 got += len(piece)
             label = f"osfs NatsStore.read 1 MiB seq, readahead {readahead // MiB} MiB"
