@@ -18,8 +18,9 @@ here, so :func:`new_client` makes a client that does neither:
 
 This relies on nats-py and asyncio internals (``Client._ps``, ``_pending``,
 ``TcpTransport._io_reader``, ``StreamReader._buffer``, the socket transport's ``_sock``
-...). :func:`supported` checks they
-have the expected shape; when they do not, the client is nats-py's own, unchanged.
+...). :func:`supported` checks they have the expected shape; when they do not, the client
+is nats-py's own, unchanged (and a socket transport without ``_sock`` keeps asyncio's
+``writelines``).
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ from .errors import (
     TooLarge,
     Unavailable,
 )
+from .landing import Landing
 
 log = logging.getLogger(__name__)
 
@@ -189,46 +190,13 @@ class _NoResponders(Exception):
 @dataclass(frozen=True)
 class RawMsg:
     """A stored message as read by Direct Get or MSG.GET (``data`` is a read-only view of a
-    :class:`Landing` when the batch get was given one)."""
+    :class:`~osfs.store.landing.Landing` when the batch get was given one)."""
 
     subject: str
     seq: int
     data: bytes | memoryview
     time: str
     headers: dict[str, str]
-
-
-class Landing(bytearray):
-    """A buffer that the messages of one batch Direct Get are copied into, in order.
-
-    Each message's ``RawMsg.data`` is then a read-only view of its place here, so the
-    chunks of one batch lie back to back: a read spanning several of them can be served as
-    one view, without joining them. ``base``, ``first`` and ``count`` are the caller's
-    (for chunks: the byte offset of the buffer's start in the object, the first chunk
-    number and the number of chunks asked for); ``filled`` is how far messages reach.
-    A message that does not fit is delivered as bytes of its own.
-    """
-
-    __slots__ = ("base", "count", "filled", "first")
-
-    def __init__(self, size: int, base: int = 0, first: int = 0, count: int = 0) -> None:
-        super().__init__(size)
-        self.base, self.first, self.count, self.filled = base, first, count, 0
-
-    def place(self, pieces: list[memoryview]) -> memoryview | None:
-        """Copy ``pieces`` (one payload) after what is here; a read-only view of them, or
-        None when they do not fit."""
-        start = self.filled
-        end = start + sum(len(p) for p in pieces)
-        if end > len(self):
-            return None
-        view = memoryview(self)
-        pos = start
-        for p in pieces:
-            view[pos : pos + len(p)] = p
-            pos += len(p)
-        self.filled = end
-        return view[start:end].toreadonly()
 
 
 class Conn:
@@ -403,9 +371,9 @@ class Conn:
         Returns at once; the future gets the messages in stream order (fewer when the subject
         has fewer from there; an empty list for a 404). Without batch support the server
         answers one plain message, and the list has just that one. With ``into``, payloads
-        are copied there as they arrive (their ``data`` are views of it; see :class:`Landing`)
-        instead of into bytes of their own. The caller bounds its wait on the future; errors
-        are store errors.
+        are copied there as they arrive (their ``data`` are views of it; see
+        :class:`~osfs.store.landing.Landing`) instead of into bytes of their own. The caller
+        bounds its wait on the future; errors are store errors.
         """
         body = {"seq": first_seq, "next_by_subj": subject, "batch": count}
         fut = await self._pipelined(

@@ -200,17 +200,18 @@ class ChunkParser(Parser):
         self.header_needed = 0
         entry = self.direct.get(arg["sid"])
         if entry is None:
-            payload = bytes(body[0]) if len(body) == 1 else b"".join(body)
-            await self.nc._process_msg(arg["sid"], arg["subject"], arg["reply"], payload, hdr)
+            await self.nc._process_msg(arg["sid"], arg["subject"], arg["reply"], _joined(body), hdr)
             return
         handler, views = entry
         try:
-            if views:
-                handler(arg["subject"], hdr, body)
-            else:
-                handler(arg["subject"], hdr, bytes(body[0]) if len(body) == 1 else b"".join(body))
+            handler(arg["subject"], hdr, body if views else _joined(body))
         except Exception:  # the read loop must go on
             log.exception("handling a reply on %r", arg["subject"])
+
+
+def _joined(body: list[memoryview]) -> bytes:
+    """The bytes of ``body``'s views, copied once."""
+    return bytes(body[0]) if len(body) == 1 else b"".join(body)
 
 
 def _views(pieces: list[memoryview], start: int, stop: int) -> list[memoryview]:

@@ -20,7 +20,7 @@ consumer per MiB, not per chunk).
 
 **Cache.** A :class:`ChunkCache` (an LRU bounded in bytes, ``getsizeof=len``) keyed by
 ``(bucket, nuid, chunk_no)``, so a stale version is never served. The chunks of one batch
-are read-only views of one :class:`~osfs.store.nats_conn.Landing` (the parser's handler
+are read-only views of one :class:`~osfs.store.landing.Landing` (the parser's handler
 copies them there, back to back), so a read within one batch is answered with a view of
 it, no copy; the LRU evicts the chunks of a batch together, so their buffer is freed
 when it is counted as freed. Every chunk being fetched has a
@@ -70,7 +70,8 @@ import cachetools
 from . import wire
 from .disk_cache import ChunkKey, DiskCache
 from .errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
-from .nats_conn import Conn, Landing, RawMsg
+from .landing import Chunk, ChunkCache, Landing, landing_of
+from .nats_conn import Conn, RawMsg
 from .nats_disk import DiskTier
 from .nats_get import WholeGetMixin
 from .nats_index import FETCH_WINDOW, ChunkIndex, Gone, build_index, per_batch
@@ -85,9 +86,6 @@ READAHEAD_BYTES = 32 * 1024 * 1024
 DROP_BEHIND = 4 * 1024 * 1024
 #: Indexes kept (each is small: a few numbers, or two lists for scanned objects).
 INDEX_CACHE_ENTRIES = 4096
-
-#: A chunk's bytes: a read-only view of its :class:`Landing` when it came in a batch.
-Chunk = bytes | memoryview
 
 
 @dataclass
@@ -414,9 +412,9 @@ class ChunkReader(WholeGetMixin):
                     i += 1
                     continue
                 self.stats.chunk_fetches -= end - i - min(len(msgs), end - i)
+                self._check_good(info)  # its chunks must not be cached once it failed
                 for msg in msgs[: end - i]:
                     data = self._checked(info, idx, subject, i, msg)
-                    self._check_good(info)
                     self._cache_put((info.bucket, info.nuid, i), data)
                     self._disk.put((info.bucket, info.nuid, i), data)
                     futs[i - first].set_result(data)
@@ -435,21 +433,21 @@ class ChunkReader(WholeGetMixin):
     # ----- digest check (see nats_verify) -------------------------------------------------
     def check_served(self, info: ObjectInfo, offset: int, data: Chunk) -> None:
         """Pass bytes ``[offset, offset + len(data))`` of ``info``'s version, about to be
-        served, to the digest check; ``Corrupt`` if the version failed it (now or before):
-        they must then not be served. Callable from any thread (the trio thread, for the
+        served, to the digest check; ``Corrupt`` if this completed the check and it failed:
+        they must then not be served (a version that failed before is refused by ``read``
+        and ``read_cached`` already). Callable from any thread (the trio thread, for the
         mount: the hashing stays off the loop)."""
         if not data:
             return
         with self.lock:
             idx = self._indexes.get((info.bucket, info.nuid))
-        if idx is not None:
-            verdict = self.verifier.served(info, idx, offset, data)
-            if verdict is Verdict.MATCH:
-                with self.lock:
-                    self.stats.verified += 1
-            elif verdict is Verdict.MISMATCH:
-                self._mark_bad(info)
-        self._check_good(info)
+        verdict = None if idx is None else self.verifier.served(info, idx, offset, data)
+        if verdict is Verdict.MATCH:
+            with self.lock:
+                self.stats.verified += 1
+        elif verdict is Verdict.MISMATCH:
+            self._mark_bad(info)
+            raise failed(info)
 
     def _check_good(self, info: ObjectInfo) -> None:
         with self.lock:
@@ -523,8 +521,8 @@ def _assemble(
 ) -> bytes | memoryview:
     """Bytes ``[offset, end)`` from the chunks ``first..last``: a view when they lie back to
     back in one :class:`Landing` (no copy), else one copy at most."""
-    land = _landing_of(parts[0])
-    if land is not None and all(_landing_of(p) is land for p in parts):
+    land = landing_of(parts[0])
+    if land is not None and all(landing_of(p) is land for p in parts):
         # consecutive chunks of one batch: placed in order, so the range lies in it whole
         return memoryview(land)[offset - land.base : end - land.base].toreadonly()
     base = idx.start(first)
@@ -536,27 +534,3 @@ def _assemble(
     head = memoryview(parts[0])[offset - base :]
     tail = memoryview(parts[-1])[: end - idx.start(last)]
     return b"".join([head, *parts[1:-1], tail])
-
-
-class ChunkCache(cachetools.LRUCache):
-    """The chunk LRU, bounded in bytes. Chunks that came in one batch are views of one
-    :class:`Landing`, freed only when all of them are gone: when the LRU evicts one of
-    them, it evicts the others of its batch too, so the memory held never exceeds the
-    bytes counted (dropping single chunks by key, as a sequential reader's drop-behind
-    does, can leave the rest of one batch counted as less than it holds)."""
-
-    def popitem(self) -> tuple[ChunkKey, Chunk]:
-        key, value = super().popitem()
-        land = _landing_of(value)
-        if land is not None:
-            for j in range(land.first, land.first + land.count):
-                sibling = (key[0], key[1], j)
-                if sibling in self and _landing_of(cachetools.Cache.__getitem__(self, sibling)) is land:
-                    del self[sibling]
-        return key, value
-
-
-def _landing_of(chunk: Chunk) -> Landing | None:
-    """The :class:`Landing` a chunk is a view of, if any."""
-    land = chunk.obj if isinstance(chunk, memoryview) else None
-    return land if isinstance(land, Landing) else None

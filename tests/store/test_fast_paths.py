@@ -16,8 +16,8 @@ import trio
 from osfs.store import digest
 from osfs.store.digest import Sha256Pipe
 from osfs.store.errors import TooLarge
-from osfs.store.nats_conn import Landing
-from osfs.store.nats_read import DROP_BEHIND, ChunkCache
+from osfs.store.landing import ChunkCache, Landing
+from osfs.store.nats_read import DROP_BEHIND
 from osfs.store.nats_store import HAND_OFF
 from osfs.store.types import BucketConfig, ObjectInfo, ObjectMeta
 

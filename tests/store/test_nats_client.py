@@ -17,7 +17,8 @@ from nats.protocol.parser import Parser
 
 from osfs.config import ConnectOptions
 from osfs.store import allocator, nats_client
-from osfs.store.nats_conn import Conn, Landing
+from osfs.store.landing import Landing
+from osfs.store.nats_conn import Conn
 from osfs.store.nats_parse import ChunkParser, parse_headers, route
 
 KiB = 1024
