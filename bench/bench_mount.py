@@ -174,7 +174,7 @@ def make_small_objects(url: str, bucket: str, n: int) -> None:
     import trio
 
     from osfs.config import ConnectOptions
-    from osfs.store.nats_store import NatsStore
+    from osfs.store.nats.store import NatsStore
     from osfs.store.types import BucketConfig, ObjectMeta
 
     async def run() -> None:

@@ -42,7 +42,7 @@ import trio
 
 from osfs.config import ConnectOptions
 from osfs.embedded import EmbeddedServer
-from osfs.store.nats_store import NatsStore
+from osfs.store.nats.store import NatsStore
 from osfs.store.types import BucketConfig, ObjectInfo, ObjectMeta
 
 MiB = 1024 * 1024

@@ -32,7 +32,7 @@ async def open_store(
 ) -> ObjectStore:
     """Connect and check that JetStream answers; ``ConnectError`` otherwise. The store
     owns ``disk_cache`` from then on (closed with it, or here on failure)."""
-    from .store.nats_store import NatsStore
+    from .store.nats.store import NatsStore
 
     where = ",".join(opts.servers)
     try:

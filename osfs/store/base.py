@@ -2,7 +2,7 @@
 
 All methods are trio-async and raise only :mod:`osfs.store.errors`. Two implementations:
 :class:`osfs.store.memory.MemoryStore` (unit tests of the layers above) and
-:class:`osfs.store.nats_store.NatsStore` (the real one). Each high-level call crosses the
+:class:`osfs.store.nats.store.NatsStore` (the real one). Each high-level call crosses the
 trio/asyncio boundary at most once in the NATS implementation; pipelines (chunk publishing,
 read-ahead) run wholly on the asyncio side.
 

@@ -1,6 +1,6 @@
 """An on-disk chunk cache of bounded size, for working sets larger than memory.
 
-Second level under the in-memory chunk cache of :mod:`osfs.store.nats_read`: a chunk
+Second level under the in-memory chunk cache of :mod:`osfs.store.nats.read.fetch`: a chunk
 fetched from the server is also written here, and a chunk missing from memory is looked for
 here before it is fetched again. Keys are ``(bucket, nuid, chunk_no)`` like the memory
 cache's, so a replaced version is never served (a nuid names one immutable version); the

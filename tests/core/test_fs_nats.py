@@ -35,7 +35,7 @@ def random_step(rng: random.Random) -> tuple:
 
 
 def test_core_over_nats_matches_model(nats_url: str, bucket_name: str, tmp_path: Path) -> None:
-    from osfs.store.nats_store import NatsStore
+    from osfs.store.nats.store import NatsStore
 
     rng = random.Random(20261127)
 

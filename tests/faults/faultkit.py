@@ -254,7 +254,7 @@ def store_call(url: str | list[str], fn: Callable[..., Any]) -> Any:
     import trio
 
     from osfs.config import ConnectOptions
-    from osfs.store.nats_store import NatsStore
+    from osfs.store.nats.store import NatsStore
 
     servers = tuple(url) if isinstance(url, list) else (url,)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from storekit import StoreRunner
 
-from osfs.store.bridge import Bridge
+from osfs.store.nats.loop import Bridge
 
 
 @pytest.fixture(params=["memory", "nats"])

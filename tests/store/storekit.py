@@ -28,7 +28,7 @@ RUN_TIMEOUT = 60.0
 @asynccontextmanager
 async def open_nats_store(url: str, **kwargs: Any) -> AsyncIterator[ObjectStore]:
     """A :class:`NatsStore` connected to ``url``, closed on exit."""
-    from osfs.store.nats_store import NatsStore
+    from osfs.store.nats.store import NatsStore
 
     store = await NatsStore.connect(ConnectOptions(servers=(url,)), **kwargs)
     try:

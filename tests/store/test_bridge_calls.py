@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import trio
 
-from osfs.store.bridge import Bridge, BridgeClosed, Call
+from osfs.store.bridge import BridgeClosed, Call
+from osfs.store.nats.loop import Bridge
 
 
 def test_a_started_call_runs_while_trio_goes_on_and_gives_its_result_later(bridge: Bridge) -> None:

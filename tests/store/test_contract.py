@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from storekit import StoreRunner
 
-from osfs.store import wire
 from osfs.store.base import ObjectStore
 from osfs.store.errors import (
     BadName,
@@ -25,6 +24,7 @@ from osfs.store.errors import (
     StoreError,
     TooLarge,
 )
+from osfs.store.nats import wire
 from osfs.store.types import BucketConfig, Link, ObjectInfo, ObjectMeta
 
 EMPTY_DIGEST = "SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="

@@ -10,7 +10,7 @@ import trio
 from osfs.config import ConnectOptions
 from osfs.store.disk_cache import DiskCache
 from osfs.store.errors import Corrupt
-from osfs.store.nats_store import NatsStore
+from osfs.store.nats.store import NatsStore
 from osfs.store.types import BucketConfig, ObjectMeta
 
 DATA = os.urandom(5 * 128 * 1024 + 77)  # six chunks of the default 128 KiB

@@ -13,12 +13,12 @@ import cachetools
 import pytest
 import trio
 
-from osfs.store import digest
-from osfs.store.digest import Sha256Pipe
 from osfs.store.errors import TooLarge
-from osfs.store.landing import ChunkCache, Landing
-from osfs.store.nats_read import DROP_BEHIND
-from osfs.store.nats_store import HAND_OFF
+from osfs.store.nats import digest
+from osfs.store.nats.digest import Sha256Pipe
+from osfs.store.nats.read.cache import ChunkCache, Landing
+from osfs.store.nats.read.fetch import DROP_BEHIND
+from osfs.store.nats.store import HAND_OFF
 from osfs.store.types import BucketConfig, ObjectInfo, ObjectMeta
 
 StoreRunner = Any  # tests/store/conftest.py: the ``nats_store`` runner fixture

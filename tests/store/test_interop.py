@@ -24,9 +24,9 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from storekit import StoreRunner
 
-from osfs.store import wire
 from osfs.store.base import ObjectStore
 from osfs.store.errors import BadName, Corrupt, NotFound, Sealed
+from osfs.store.nats import wire
 from osfs.store.types import BucketConfig, Link, ObjectInfo, ObjectMeta, StreamSource
 
 T = TypeVar("T")

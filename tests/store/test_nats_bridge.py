@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from osfs.store.bridge import Bridge, BridgeClosed
+from osfs.store.bridge import BridgeClosed
+from osfs.store.nats.loop import Bridge
 
 
 def test_run_returns_result_from_loop_thread(bridge: Bridge) -> None:

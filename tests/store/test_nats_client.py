@@ -16,10 +16,11 @@ from nats.errors import ProtocolError
 from nats.protocol.parser import Parser
 
 from osfs.config import ConnectOptions
-from osfs.store import allocator, nats_client
-from osfs.store.landing import Landing
-from osfs.store.nats_conn import Conn
-from osfs.store.nats_parse import ChunkParser, parse_headers, route
+from osfs.store.nats import allocator
+from osfs.store.nats import client as nats_client
+from osfs.store.nats.conn import Conn
+from osfs.store.nats.parse import ChunkParser, parse_headers, route
+from osfs.store.nats.read.cache import Landing
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -18,7 +18,7 @@ from osfs.store.errors import (
     Sealed,
     TooLarge,
 )
-from osfs.store.nats_store import NatsStore
+from osfs.store.nats.store import NatsStore
 from osfs.store.types import BucketConfig, ObjectInfo, ObjectMeta, StreamSource
 
 StoreRunner = Any  # tests/store/conftest.py: the ``nats_store`` runner fixture
@@ -186,7 +186,7 @@ def test_missing_chunks_are_corrupt_and_bad_digest_fails_get(nats_store: StoreRu
         good = await store.put(b, ObjectMeta("g"), data, chunk_size=CS)
         from dataclasses import replace
 
-        from osfs.store import wire
+        from osfs.store.nats import wire
 
         bad = replace(good, digest=wire.encode_digest(b"\0" * 32))
         await raw_publish(store, wire.meta_subject(b, "g"), wire.encode_meta(bad), {"Nats-Rollup": "sub"})
@@ -255,7 +255,7 @@ def test_list_many_objects_and_skip_malformed(nats_store: StoreRunner) -> None:
     async def main(store: Any) -> None:
         await store.create_bucket(BucketConfig(b))
         assert await store.list_objects(b) == []
-        from osfs.store import wire
+        from osfs.store.nats import wire
 
         async def one(i: int) -> None:
             await store.put(b, ObjectMeta(f"d/{i:05}"), b"")

@@ -13,7 +13,7 @@ from storekit import StoreRunner
 from osfs.store.base import ObjectStore, Upload
 from osfs.store.errors import Sealed
 from osfs.store.memory import MemoryStore
-from osfs.store.nats_store import HAND_OFF
+from osfs.store.nats.store import HAND_OFF
 from osfs.store.types import BucketConfig, ObjectMeta
 
 CS = 64 * 1024

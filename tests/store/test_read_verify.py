@@ -17,11 +17,11 @@ import pytest
 import trio
 
 from osfs.config import ConnectOptions
-from osfs.store import wire
 from osfs.store.errors import Corrupt
-from osfs.store.nats_index import ChunkIndex
-from osfs.store.nats_store import NatsStore
-from osfs.store.nats_verify import MAX_CURSORS, DigestVerifier, Verdict
+from osfs.store.nats import wire
+from osfs.store.nats.read.index import ChunkIndex
+from osfs.store.nats.read.verify import MAX_CURSORS, DigestVerifier, Verdict
+from osfs.store.nats.store import NatsStore
 from osfs.store.types import BucketConfig, ObjectInfo, ObjectMeta
 
 StoreRunner = Any  # tests/store/conftest.py: the ``nats_store`` runner fixture

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from osfs.store.errors import StoreError, Unavailable
-from osfs.store.nats_store import HAND_OFF
+from osfs.store.nats.store import HAND_OFF
 from osfs.store.types import BucketConfig, ObjectMeta
 
 StoreRunner = Any  # tests/store/conftest.py: the ``nats_store`` runner fixture

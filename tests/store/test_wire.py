@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osfs.store import wire
 from osfs.store.errors import BadName, Corrupt
+from osfs.store.nats import wire
 from osfs.store.types import (
     EPOCH,
     BucketConfig,

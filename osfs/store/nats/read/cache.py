@@ -9,12 +9,22 @@ it, without joining chunks. A landing is freed when no view of it is left, so th
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import cachetools
 
-from .disk_cache import ChunkKey
+from ...disk_cache import ChunkKey
 
 #: A chunk's bytes: a read-only view of its :class:`Landing` when it came in a batch.
 Chunk = bytes | memoryview
+
+
+class ChunkSpans(Protocol):
+    """Where each chunk of a version starts (a chunk index, as :func:`assemble` needs it)."""
+
+    def start(self, i: int) -> int:
+        """Byte offset of chunk ``i`` in the version."""
+        ...
 
 
 class Landing(bytearray):
@@ -72,3 +82,23 @@ def landing_of(chunk: Chunk) -> Landing | None:
     """The :class:`Landing` a chunk is a view of, if any."""
     land = chunk.obj if isinstance(chunk, memoryview) else None
     return land if isinstance(land, Landing) else None
+
+
+def assemble(
+    idx: ChunkSpans, parts: list[Chunk], first: int, last: int, offset: int, end: int
+) -> bytes | memoryview:
+    """Bytes ``[offset, end)`` from the chunks ``first..last``: a view when they lie back to
+    back in one :class:`Landing` (no copy), else one copy at most."""
+    land = landing_of(parts[0])
+    if land is not None and all(landing_of(p) is land for p in parts):
+        # consecutive chunks of one batch: placed in order, so the range lies in it whole
+        return memoryview(land)[offset - land.base : end - land.base].toreadonly()
+    base = idx.start(first)
+    if len(parts) == 1:
+        data = parts[0]
+        if offset == base and end - base == len(data):
+            return data
+        return data[offset - base : end - base]
+    head = memoryview(parts[0])[offset - base :]
+    tail = memoryview(parts[-1])[: end - idx.start(last)]
+    return b"".join([head, *parts[1:-1], tail])

@@ -8,6 +8,9 @@ Writers here produce exactly what nats.go produces, so every official client can
 osfs writes. Readers accept every shape the official clients (current and older ones) are
 known to write: JS links without nuid or size, nats-py ``{k: "v"}`` headers and ``""``
 mtimes, unpadded or hex digests. A meta that no client could have meant is ``Corrupt``.
+
+One module of near 600 lines on purpose: it is the whole wire format in one place, each
+encoder next to its decoder, pure functions with no state to split along.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .errors import BadName, Corrupt
-from .types import (
+from ..errors import BadName, Corrupt
+from ..types import (
     EPOCH,
     BucketConfig,
     BucketStatus,

@@ -1,13 +1,13 @@
 """The object store on NATS JetStream: :class:`NatsStore`, the trio face of :class:`Core`.
 
 Every method validates its arguments (``BadName`` before anything is sent), then crosses
-the trio/asyncio bridge at most once into a :class:`~osfs.store.nats_core.Core` coroutine:
+the trio/asyncio bridge at most once into a :class:`~osfs.store.nats.core.Core` coroutine:
 a ``read`` the chunk cache holds is served on the trio side, and upload writes are gathered
 there and cross a MiB at a time, without waiting for the previous MiB's publishing.
 ``get`` and ``watch`` stream their items through one bounded bridge channel. Pipelines (chunk
 publishing with a window of acks, chunk fetches with several in flight, read-ahead into the
-byte-bounded chunk cache) run wholly on the asyncio side: see ``nats_write`` and
-``nats_read``.
+byte-bounded chunk cache) run wholly on the asyncio side: see ``upload`` and
+``read``.
 
 Usage::
 
@@ -26,18 +26,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 
 import trio
 
-from ..config import ConnectOptions
-from . import allocator
-from .base import ObjectStore, Upload
-from .bridge import Bridge, BridgeClosed, Call
-from .disk_cache import DiskCache
-from .errors import BadName, TooLarge, Unavailable
-from .nats_conn import Conn
-from .nats_core import Core
-from .nats_read import ReadStats
-from .nats_sweep import sweep_orphans
-from .nats_write import UploadPipe
-from .types import (
+from ...config import ConnectOptions
+from ..base import ObjectStore, Upload
+from ..bridge import BridgeClosed, Call
+from ..disk_cache import DiskCache
+from ..errors import BadName, TooLarge, Unavailable
+from ..types import (
     DEFAULT_CHUNK_SIZE,
     AccountUsage,
     BucketConfig,
@@ -46,6 +40,14 @@ from .types import (
     ObjectMeta,
     valid_bucket_name,
 )
+from . import allocator
+from .conn import Conn
+from .core import Core
+from .loop import Bridge
+from .read.fetch import ReadStats
+from .read.get import get_whole
+from .sweep import sweep_orphans
+from .upload import UploadPipe
 
 #: Bytes of writes gathered on the trio side before they cross to the upload pipeline.
 HAND_OFF = 1024 * 1024
@@ -353,7 +355,7 @@ class NatsStore(ObjectStore):
         if self._closed:
             raise Unavailable("store is closed")
         try:
-            async with self._bridge.stream(self._core.reader.get, info, buffer=GET_BUFFER) as groups:
+            async with self._bridge.stream(get_whole, self._core.reader, info, buffer=GET_BUFFER) as groups:
                 async for group in groups:
                     for block in group:
                         yield block

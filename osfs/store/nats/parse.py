@@ -2,7 +2,7 @@
 
 nats-py's parser copies a message's payload three times: into its buffer, and twice out of
 it (``bytes(buf[a:b])``). :class:`ChunkParser` takes its place on the clients the store
-makes (:mod:`~osfs.store.nats_client`):
+makes (:mod:`~osfs.store.nats.client`):
 
 * It parses each piece it is given where it lies (bytes, bytearray or a memoryview: no
   copy into a parser buffer), cuts each payload out with one copy, and keeps a message

@@ -11,7 +11,7 @@ here, so :func:`new_client` makes a client that does neither:
   immutable ``bytes`` or views of them);
 * after :func:`connect` (and after every reconnect, :func:`fast_reads`), a plain TCP
   socket is read by a :class:`_Receiver`: ``recv_into`` large blocks that the parser
-  (:class:`~osfs.store.nats_parse.ChunkParser`) reads in place, and what the flusher
+  (:class:`~osfs.store.nats.parse.ChunkParser`) reads in place, and what the flusher
   writes goes out with one ``sendmsg`` of the pieces as they are (Python 3.11's
   ``writelines`` joins them first). A TLS socket hands over its stream reader's whole
   buffer instead of copying out of it.
@@ -35,7 +35,7 @@ from nats.aio.client import Client
 from nats.aio.transport import TcpTransport
 from nats.protocol.parser import Parser
 
-from .nats_parse import ChunkParser
+from .parse import ChunkParser
 
 
 def supported(nc: Any) -> bool:

@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 
-from .disk_cache import ChunkKey, DiskCache
+from ...disk_cache import ChunkKey, DiskCache
 
 #: Chunk writes to the disk cache that may wait for its worker threads.
 DISK_WRITES_PENDING = 32

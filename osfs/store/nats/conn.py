@@ -1,4 +1,4 @@
-"""The NATS connection of :class:`~osfs.store.nats_store.NatsStore` (asyncio side only).
+"""The NATS connection of :class:`~osfs.store.nats.store.NatsStore` (asyncio side only).
 
 Everything here runs on the bridge's asyncio loop. :class:`Conn` owns the nats-py client and
 offers the few primitives the store is built from, each with a timeout and with nats errors
@@ -13,6 +13,10 @@ The first connect tries each server ``INITIAL_ATTEMPTS`` times and then fails wi
 ``Unavailable``; once connected the client reconnects forever (``max_reconnect_attempts``
 -1), so a server restart makes calls fail with ``Unavailable`` for a while instead of
 wedging the store.
+
+It is one module of near 600 lines because every primitive shares the client's state
+(the ack and batch routing tables, the reconnect count, the ``no_direct`` set) and the one
+error mapping: split, each part would reach into the others' private state.
 """
 
 from __future__ import annotations
@@ -36,9 +40,8 @@ import nats.js.api
 import nats.js.errors
 from nats.aio.msg import Msg
 
-from ..config import ConnectOptions
-from . import nats_client, nats_parse, wire
-from .errors import (
+from ...config import ConnectOptions
+from ..errors import (
     BucketNotFound,
     Conflict,
     NoSpace,
@@ -49,7 +52,10 @@ from .errors import (
     TooLarge,
     Unavailable,
 )
-from .landing import Landing
+from . import client as nats_client
+from . import parse as nats_parse
+from . import wire
+from .read.cache import Landing
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +196,7 @@ class _NoResponders(Exception):
 @dataclass(frozen=True)
 class RawMsg:
     """A stored message as read by Direct Get or MSG.GET (``data`` is a read-only view of a
-    :class:`~osfs.store.landing.Landing` when the batch get was given one)."""
+    :class:`~osfs.store.nats.read.cache.Landing` when the batch get was given one)."""
 
     subject: str
     seq: int
@@ -372,7 +378,7 @@ class Conn:
         has fewer from there; an empty list for a 404). Without batch support the server
         answers one plain message, and the list has just that one. With ``into``, payloads
         are copied there as they arrive (their ``data`` are views of it; see
-        :class:`~osfs.store.landing.Landing`) instead of into bytes of their own. The caller
+        :class:`~osfs.store.nats.read.cache.Landing`) instead of into bytes of their own. The caller
         bounds its wait on the future; errors are store errors.
         """
         body = {"seq": first_seq, "next_by_subj": subject, "batch": count}

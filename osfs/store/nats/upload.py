@@ -1,7 +1,7 @@
 """The write path of the NATS store: one streaming put (asyncio side).
 
 Data is re-chunked to the chunk size and hashed (SHA-256, in a worker thread:
-:mod:`osfs.store.digest`) as it passes; each full chunk is
+:mod:`osfs.store.nats.digest`) as it passes; each full chunk is
 published at once with its ack awaited in the background, at most ``ACK_WINDOW`` chunks
 unacknowledged, so ``write`` returns as soon as the data is buffered or handed to the
 connection and waits only when the window is full. ``commit`` sends the short last chunk,
@@ -15,7 +15,7 @@ is still at the revision of the meta read just before, so the version whose chun
 is exactly the one the meta replaced. When another writer published in between, the server
 refuses (``StaleRevision``), the previous meta is read again and the publish retried (at most
 ``PUBLISH_ATTEMPTS`` times, with a short random pause): of concurrent commits of one name the
-last one wins, and every replaced version's chunks are purged. ``nats_core`` publishes its
+last one wins, and every replaced version's chunks are purged. ``core`` publishes its
 metas (renames, deletes, metadata updates) on the same condition with :func:`retry_stale`.
 
 If the meta publish itself fails without an answer (timeout, lost connection), the meta is
@@ -36,11 +36,11 @@ from typing import TypeVar
 
 from nats.nuid import NUID
 
+from ..errors import StaleRevision, StoreError, TooLarge, Unavailable
+from ..types import ObjectInfo, ObjectMeta
 from . import wire
+from .conn import Conn
 from .digest import Sha256Pipe
-from .errors import StaleRevision, StoreError, TooLarge, Unavailable
-from .nats_conn import Conn
-from .types import ObjectInfo, ObjectMeta
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Buckets and metas of the NATS store (asyncio side).
 
 :class:`Core` holds the connection, the chunk reader and every operation of
-:class:`~osfs.store.nats_store.NatsStore` as asyncio coroutines; the store only validates
+:class:`~osfs.store.nats.store.NatsStore` as asyncio coroutines; the store only validates
 arguments and crosses the bridge once per call into one of these.
 
 * Metas are read by Direct Get ``last_by_subj`` (``STREAM.MSG.GET`` for streams created
@@ -33,9 +33,8 @@ from datetime import UTC, datetime, timedelta
 import nats.js.api
 from nats.aio.msg import Msg
 
-from . import wire
-from .disk_cache import DiskCache
-from .errors import (
+from ..disk_cache import DiskCache
+from ..errors import (
     BadName,
     BucketNotFound,
     Conflict,
@@ -45,10 +44,11 @@ from .errors import (
     StoreError,
     Unavailable,
 )
-from .nats_conn import Conn, RawMsg, map_error
-from .nats_read import ChunkReader
-from .nats_write import ROLLUP, UploadPipe, meta_headers, new_nuid, purge_subject, retry_stale
-from .types import EPOCH, AccountUsage, BucketConfig, BucketStatus, Link, ObjectInfo, ObjectMeta
+from ..types import EPOCH, AccountUsage, BucketConfig, BucketStatus, Link, ObjectInfo, ObjectMeta
+from . import wire
+from .conn import Conn, RawMsg, map_error
+from .read.fetch import ChunkReader
+from .upload import ROLLUP, UploadPipe, meta_headers, new_nuid, purge_subject, retry_stale
 
 log = logging.getLogger(__name__)
 

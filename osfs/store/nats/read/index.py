@@ -23,10 +23,10 @@ import asyncio
 import bisect
 from dataclasses import dataclass, field
 
-from . import wire
-from .errors import Corrupt
-from .nats_conn import Conn
-from .types import ObjectInfo
+from ...errors import Corrupt
+from ...types import ObjectInfo
+from .. import wire
+from ..conn import Conn, RawMsg
 
 #: Chunk fetches in flight for one read or get.
 FETCH_WINDOW = 32
@@ -130,3 +130,12 @@ async def _scan(conn: Conn, info: ObjectInfo, stream: str, subject: str) -> Chun
 def per_batch(info: ObjectInfo, idx: ChunkIndex) -> int:
     """Chunks asked for by one batch Direct Get: about ``BATCH_BYTES`` of them."""
     return max(1, min(BATCH_MAX, BATCH_BYTES // max(1, info.size // max(1, idx.chunks))))
+
+
+def checked_chunk(info: ObjectInfo, idx: ChunkIndex, subject: str, i: int, msg: RawMsg) -> bytes | memoryview:
+    """The data of chunk ``i`` from a batch reply; ``Gone`` or ``Corrupt`` if wrong."""
+    if msg.subject != subject or msg.seq != idx.seq(i):
+        raise Gone()
+    if len(msg.data) != idx.end(i) - idx.start(i):
+        raise Corrupt(f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes")
+    return msg.data

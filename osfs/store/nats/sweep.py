@@ -28,10 +28,10 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
+from ..errors import Sealed
 from . import wire
-from .errors import Sealed
-from .nats_conn import Conn
-from .nats_write import purge_subject
+from .conn import Conn
+from .upload import purge_subject
 
 log = logging.getLogger(__name__)
 

@@ -52,11 +52,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import wire
-from .disk_cache import ChunkKey
-from .errors import Corrupt
-from .nats_index import ChunkIndex
-from .types import ObjectInfo
+from ...disk_cache import ChunkKey
+from ...errors import Corrupt
+from ...types import ObjectInfo
+from .. import wire
+from .index import ChunkIndex
 
 #: Versions hashed at the same time (each cursor holds one SHA-256 state, ~200 bytes).
 MAX_CURSORS = 64

@@ -1,7 +1,7 @@
 """The read path of the NATS store: the chunk cache, fetches, read-ahead (asyncio side).
 
 **Index.** Where each chunk of a version is (stream sequence, byte span) comes from
-:mod:`osfs.store.nats_index`; indexes are immutable for a ``(bucket, nuid)`` (every put
+:mod:`osfs.store.nats.read.index`; indexes are immutable for a ``(bucket, nuid)`` (every put
 gets a fresh nuid), so they are kept in an LRU.
 
 ``ReadStats`` counts which index path was taken, chunk fetches, batch requests, cache and
@@ -14,13 +14,13 @@ Get ``{"seq": N}`` (buckets without ``allow_direct``: chunk by chunk with
 ``STREAM.MSG.GET``). Every reply must be on the chunk subject at the expected sequence; a
 404 or another subject means the version is gone: the meta is re-read, giving
 ``ObjectReplaced`` when the nuid changed and ``Corrupt`` when not. ``get`` (in
-:mod:`osfs.store.nats_get`) streams the whole version with several such requests in
+:mod:`osfs.store.nats.read.get`) streams the whole version with several such requests in
 flight, bypassing the cache, and yields one list of chunks per request (one wake-up of the
 consumer per MiB, not per chunk).
 
 **Cache.** A :class:`ChunkCache` (an LRU bounded in bytes, ``getsizeof=len``) keyed by
 ``(bucket, nuid, chunk_no)``, so a stale version is never served. The chunks of one batch
-are read-only views of one :class:`~osfs.store.landing.Landing` (the parser's handler
+are read-only views of one :class:`~osfs.store.nats.read.cache.Landing` (the parser's handler
 copies them there, back to back), so a read within one batch is answered with a view of
 it, no copy; the LRU evicts the chunks of a batch together, so their buffer is freed
 when it is counted as freed. Every chunk being fetched has a
@@ -41,7 +41,7 @@ bytes: keys hold the nuid). A range that needs a fetch notices a version is gone
 (``ObjectReplaced``).
 
 **Disk cache.** With a :class:`~osfs.store.disk_cache.DiskCache` (``--disk-cache``, run
-through :class:`~osfs.store.nats_disk.DiskTier`), a chunk fetched from the server is also
+through :class:`~osfs.store.nats.read.disk.DiskTier`), a chunk fetched from the server is also
 written there in the background, and a run of chunks to fetch is first looked for there,
 in order; what is found goes through the digest check and into the memory cache like a
 fetched chunk. Replaced or damaged versions are deleted from it as from memory.
@@ -49,10 +49,13 @@ fetched chunk. Replaced or damaged versions are deleted from it as from memory.
 **Digest.** ``read`` and ``read_cached`` return bytes unchecked; whoever serves them passes
 them to :meth:`ChunkReader.check_served` (``NatsStore.read`` does, on the trio thread), so
 a version read from start to end in order is hashed on the way by a
-:class:`~osfs.store.nats_verify.DigestVerifier` (random readers are not checked). A
+:class:`~osfs.store.nats.read.verify.DigestVerifier` (random readers are not checked). A
 version whose digest does not match is marked bad, its cached chunks are dropped, one
 ERROR line is logged, and every read of it raises ``Corrupt`` from then on: the read whose
 check completed the hash, any read still assembling its range, and cached reads.
+
+A little over 500 lines: the cache, the in-flight table and the read-ahead budget are one
+state under one lock, shared by every method here.
 """
 
 from __future__ import annotations
@@ -67,16 +70,15 @@ from dataclasses import dataclass
 
 import cachetools
 
-from . import wire
-from .disk_cache import ChunkKey, DiskCache
-from .errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
-from .landing import Chunk, ChunkCache, Landing, landing_of
-from .nats_conn import Conn, RawMsg
-from .nats_disk import DiskTier
-from .nats_get import WholeGetMixin
-from .nats_index import FETCH_WINDOW, ChunkIndex, Gone, build_index, per_batch
-from .nats_verify import DigestVerifier, Verdict, failed
-from .types import ObjectInfo
+from ...disk_cache import ChunkKey, DiskCache
+from ...errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
+from ...types import ObjectInfo
+from .. import wire
+from ..conn import Conn, RawMsg
+from .cache import Chunk, ChunkCache, Landing, assemble
+from .disk import DiskTier
+from .index import FETCH_WINDOW, ChunkIndex, Gone, build_index, checked_chunk, per_batch
+from .verify import DigestVerifier, Verdict, failed
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ class ReadStats:
     digest_failures: int = 0
 
 
-class ChunkReader(WholeGetMixin):
+class ChunkReader:
     """Chunk indexes, cache and fetches for a :class:`Conn` (asyncio side)."""
 
     def __init__(
@@ -189,7 +191,7 @@ class ChunkReader(WholeGetMixin):
         if ahead:
             with contextlib.suppress(RuntimeError):  # the loop is closed: no read-ahead
                 self.loop.call_soon_threadsafe(self._schedule_readahead, info, idx, last + 1, end + readahead)
-        return _assemble(idx, parts, first, last, offset, end)
+        return assemble(idx, parts, first, last, offset, end)
 
     # ----- index -----------------------------------------------------------------------
     async def index(self, info: ObjectInfo) -> ChunkIndex:
@@ -201,7 +203,7 @@ class ChunkReader(WholeGetMixin):
             try:
                 idx = await self._build_index(info)
             except Gone:
-                raise await self._gone(info) from None
+                raise await self.gone(info) from None
             with self.lock:
                 self._indexes[key] = idx
                 self._names[(info.bucket, info.name)] = info.nuid
@@ -235,7 +237,7 @@ class ChunkReader(WholeGetMixin):
             return built.index
         self.stats.index_fast += 1
         last, first = (info.bucket, info.nuid, info.chunks - 1), (info.bucket, info.nuid, 0)
-        self._check_good(info)
+        self.check_good(info)
         self._cache_put(last, built.last)
         self._cache_put(first, built.first)
         self._disk.put(last, built.last)
@@ -244,7 +246,7 @@ class ChunkReader(WholeGetMixin):
         return built.index
 
     # ----- fetching --------------------------------------------------------------------
-    async def _gone(self, info: ObjectInfo) -> StoreError:
+    async def gone(self, info: ObjectInfo) -> StoreError:
         """The error for a version whose chunks are missing: replaced, deleted or corrupt."""
         try:
             current = await self._reread_meta(info.bucket, info.name)
@@ -275,7 +277,7 @@ class ChunkReader(WholeGetMixin):
                 f"{idx.end(i) - idx.start(i)}"
             )
         if cache:
-            self._check_good(info)
+            self.check_good(info)
             self._cache_put((info.bucket, info.nuid, i), msg.data)
             self._disk.put((info.bucket, info.nuid, i), msg.data)
         return msg.data
@@ -287,7 +289,7 @@ class ChunkReader(WholeGetMixin):
         end = min(offset + length, info.size)
         if offset >= end:
             return b""
-        self._check_good(info)
+        self.check_good(info)
         idx = await self.index(info)
         first, last = idx.chunk_at(offset), idx.chunk_at(end - 1)
         span = max(FETCH_WINDOW, 4 * per_batch(info, idx))
@@ -304,12 +306,34 @@ class ChunkReader(WholeGetMixin):
                     started = hi
                 parts.append(await self._chunk_data(info, idx, i))
         except Gone:
-            raise await self._gone(info) from None
-        self._check_good(info)  # the check may have failed while this read waited
+            raise await self.gone(info) from None
+        self.check_good(info)  # the check may have failed while this read waited
         if readahead > 0:
             with self.lock:
                 self._drop_behind(info, idx, offset)
-        return _assemble(idx, parts, first, last, offset, end)
+        return assemble(idx, parts, first, last, offset, end)
+
+    def chunk(self, info: ObjectInfo, idx: ChunkIndex, i: int, *, cache: bool = True) -> Awaitable[Chunk]:
+        """The bytes of chunk ``i``: from the cache, a fetch in flight, or a new fetch
+        (kept in the cache and shared with other readers when ``cache``).
+
+        Raises ``Gone`` when the chunk is missing.
+        """
+        key = (info.bucket, info.nuid, i)
+        data = self._cache_get(key)
+        if data is not None:
+            fut: asyncio.Future[Chunk] = asyncio.get_running_loop().create_future()
+            fut.set_result(data)
+            return fut
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return asyncio.shield(pending)
+        if not cache:  # a whole-object get: nobody shares these fetches
+            return asyncio.ensure_future(self._fetch(info, idx, i, cache))
+        task = asyncio.ensure_future(self._fetch(info, idx, i, cache))
+        self._inflight[key] = task
+        task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+        return asyncio.shield(task)
 
     async def _chunk_data(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> Chunk:
         """Chunk ``i`` from the cache, its fetch in flight, or a new fetch."""
@@ -412,9 +436,9 @@ class ChunkReader(WholeGetMixin):
                     i += 1
                     continue
                 self.stats.chunk_fetches -= end - i - min(len(msgs), end - i)
-                self._check_good(info)  # its chunks must not be cached once it failed
+                self.check_good(info)  # its chunks must not be cached once it failed
                 for msg in msgs[: end - i]:
-                    data = self._checked(info, idx, subject, i, msg)
+                    data = checked_chunk(info, idx, subject, i, msg)
                     self._cache_put((info.bucket, info.nuid, i), data)
                     self._disk.put((info.bucket, info.nuid, i), data)
                     futs[i - first].set_result(data)
@@ -430,7 +454,7 @@ class ChunkReader(WholeGetMixin):
             if not isinstance(exc, Exception):
                 raise
 
-    # ----- digest check (see nats_verify) -------------------------------------------------
+    # ----- digest check (see verify.py) -------------------------------------------------
     def check_served(self, info: ObjectInfo, offset: int, data: Chunk) -> None:
         """Pass bytes ``[offset, offset + len(data))`` of ``info``'s version, about to be
         served, to the digest check; ``Corrupt`` if this completed the check and it failed:
@@ -446,15 +470,15 @@ class ChunkReader(WholeGetMixin):
             with self.lock:
                 self.stats.verified += 1
         elif verdict is Verdict.MISMATCH:
-            self._mark_bad(info)
+            self.mark_bad(info)
             raise failed(info)
 
-    def _check_good(self, info: ObjectInfo) -> None:
+    def check_good(self, info: ObjectInfo) -> None:
         with self.lock:
             if self.verifier.is_bad((info.bucket, info.nuid)):
                 raise failed(info)
 
-    def _mark_bad(self, info: ObjectInfo) -> None:
+    def mark_bad(self, info: ObjectInfo) -> None:
         """Fail every later read of ``info``'s version and drop its cached chunks; log once.
         Callable from any thread."""
         with self.lock:
@@ -467,7 +491,7 @@ class ChunkReader(WholeGetMixin):
             self.loop.call_soon_threadsafe(self._disk.discard, info.bucket, info.nuid)
         log.error("%s/%s: digest mismatch of version %s: its reads fail", info.bucket, info.name, info.nuid)
 
-    # ----- disk cache (see nats_disk) ------------------------------------------------------
+    # ----- disk cache (see disk.py) ------------------------------------------------------
     async def _disk_chunk(self, info: ObjectInfo, idx: ChunkIndex, i: int) -> bytes | None:
         """Chunk ``i`` from the disk cache (checked and put in the memory cache), or None."""
         key = (info.bucket, info.nuid, i)
@@ -475,7 +499,7 @@ class ChunkReader(WholeGetMixin):
         if data is None:
             return None
         self.stats.disk_hits += 1
-        self._check_good(info)
+        self.check_good(info)
         self._cache_put(key, data)
         return data
 
@@ -500,37 +524,9 @@ class ChunkReader(WholeGetMixin):
         for j in range(lo, hi):
             self.cache.pop((info.bucket, info.nuid, j), None)
 
-    def _checked(self, info: ObjectInfo, idx: ChunkIndex, subject: str, i: int, msg: RawMsg) -> Chunk:
-        """The data of chunk ``i`` from a batch reply; ``Gone`` or ``Corrupt`` if wrong."""
-        if msg.subject != subject or msg.seq != idx.seq(i):
-            raise Gone()
-        if len(msg.data) != idx.end(i) - idx.start(i):
-            raise Corrupt(f"{info.bucket}/{info.name}: chunk {i} has {len(msg.data)} bytes")
-        return msg.data
-
     async def close(self) -> None:
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._disk.close()
-
-
-def _assemble(
-    idx: ChunkIndex, parts: list[Chunk], first: int, last: int, offset: int, end: int
-) -> bytes | memoryview:
-    """Bytes ``[offset, end)`` from the chunks ``first..last``: a view when they lie back to
-    back in one :class:`Landing` (no copy), else one copy at most."""
-    land = landing_of(parts[0])
-    if land is not None and all(landing_of(p) is land for p in parts):
-        # consecutive chunks of one batch: placed in order, so the range lies in it whole
-        return memoryview(land)[offset - land.base : end - land.base].toreadonly()
-    base = idx.start(first)
-    if len(parts) == 1:
-        data = parts[0]
-        if offset == base and end - base == len(data):
-            return data
-        return data[offset - base : end - base]
-    head = memoryview(parts[0])[offset - base :]
-    tail = memoryview(parts[-1])[: end - idx.start(last)]
-    return b"".join([head, *parts[1:-1], tail])
