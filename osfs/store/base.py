@@ -1,8 +1,10 @@
 """The object-store interface the filesystem is written against.
 
 All methods are trio-async and raise only :mod:`osfs.store.errors`. Two implementations:
-:class:`osfs.store.memory.MemoryStore` (unit tests of the layers above) and
-:class:`osfs.store.nats.store.NatsStore` (the real one). Each high-level call crosses the
+:class:`osfs.store.nats.store.NatsStore` (the real one) and
+:class:`osfs.store.memory.MemoryStore` (a double of the stream, for the tests of the layers
+above). Both run the same meta semantics, :mod:`osfs.store.semantics`, over their own
+stream primitives. Each high-level call crosses the
 trio/asyncio boundary at most once in the NATS implementation; pipelines (chunk publishing,
 read-ahead) run wholly on the asyncio side.
 

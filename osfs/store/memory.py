@@ -1,19 +1,21 @@
-"""An in-memory :class:`~osfs.store.base.ObjectStore` with the NATS store's semantics.
+"""An in-memory :class:`~osfs.store.base.ObjectStore`: a double of the stream, running the
+same semantics as the NATS store.
 
-Used by the unit tests of every layer above the store. It keeps, per bucket, the latest meta
-of every name (delete markers included) and the chunks of every live version keyed by nuid,
-exactly as the stream would after rollups and purges:
+:class:`MemoryStream` fakes the stream primitives of :class:`~osfs.store.semantics.MetaStream`
+and nothing more: per bucket, the last meta message of every name with its sequence
+(``revision``, from one counter for every bucket), the chunks of every version keyed by
+nuid, and the watchers told of every meta published. Links, markers, renames, deletes,
+conditional publishes and the commit of a put are :class:`~osfs.store.semantics.Semantics`,
+run on trio here exactly as the NATS store runs them on its loop. What is left here is
+what a stream does by itself:
 
-* objects are chunked by the put's chunk size; the digest is ``SHA-256=`` + padded base64url;
-* ``revision`` is a global sequence counter (one stream sequence per published meta);
+* objects are chunked by the put's chunk size; the digest is ``semantics.encode_digest``;
 * ``mtime`` is the current UTC time of the publish;
-* a put is visible only after ``commit``; the old version's chunks are purged then, so a
-  reader of the old version gets ``ObjectReplaced`` (and ``Corrupt`` when the current meta
-  still names chunks that are gone);
 * an upload's full chunks are stored as they fill, under the upload's nuid with the
   (monotonic) time of the newest, as the stream stores them; ``abort`` and failed commits
   purge them, and an upload left unfinished leaves them for ``sweep_orphans``;
-* a rename moves the meta to the new name with the same nuid and no delete marker.
+* a read of a version whose chunks are gone raises ``ObjectReplaced`` (``Corrupt`` when
+  the current meta still names that version).
 
 Fault injection and counters for tests:
 
@@ -24,17 +26,17 @@ Fault injection and counters for tests:
 * ``read_calls``: every ``read`` as ``(bucket, name, offset, length, readahead)``.
 * ``chunk_fetches``: the number of chunks ``read`` and ``get`` have fetched.
 * ``drop_chunks(bucket, name)``: lose a live version's chunks (reads then raise ``Corrupt``).
+* ``stream``: the :class:`MemoryStream` beneath (to look at what is stored).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import itertools
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -51,45 +53,38 @@ from .errors import (
     NotFound,
     ObjectReplaced,
     Sealed,
+    StaleRevision,
     StoreError,
     TooLarge,
     Unavailable,
 )
+from .semantics import Semantics, check, check_bucket, encode_digest
 from .types import (
     DEFAULT_CHUNK_SIZE,
     AccountUsage,
     BucketConfig,
     BucketStatus,
-    Link,
     ObjectInfo,
     ObjectMeta,
-    valid_bucket_name,
 )
-
-#: Maximum depth of link chains followed by ``resolve`` (as the official clients do).
-MAX_LINK_DEPTH = 8
-
-
-def digest_of(sha: hashlib._Hash) -> str:
-    """The wire form of a SHA-256 digest: ``SHA-256=`` + padded base64url."""
-    return "SHA-256=" + base64.urlsafe_b64encode(sha.digest()).decode("ascii")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _new_nuid() -> str:
-    return secrets.token_urlsafe(16)[:22]
-
-
 @dataclass
-class _Bucket:
+class MemoryBucket:
+    """What the stream of one bucket holds."""
+
     config: BucketConfig
     sealed: bool = False
+    #: The last meta message of every name (delete markers included).
     metas: dict[str, ObjectInfo] = field(default_factory=dict)
+    #: Chunks by nuid.
     chunks: dict[str, list[bytes]] = field(default_factory=dict)
-    chunk_times: dict[str, float] = field(default_factory=dict)  # uploads not committed yet
+    #: Time the newest chunk of an upload not committed yet was stored, by nuid.
+    chunk_times: dict[str, float] = field(default_factory=dict)
     watchers: list[trio.MemorySendChannel] = field(default_factory=list)
 
     @property
@@ -103,16 +98,139 @@ class _Bucket:
         info = self.metas.get(name)
         return None if info is None or info.deleted else info
 
+    def status(self) -> BucketStatus:
+        c = self.config
+        return BucketStatus(
+            bucket=c.bucket,
+            description=c.description,
+            ttl=c.ttl,
+            storage=c.storage,
+            replicas=c.replicas,
+            compression=c.compression,
+            sealed=self.sealed,
+            size=sum(1 for i in self.metas.values() if not i.deleted),
+            bytes=self.data_bytes(),
+            max_object_size=c.max_object_size,
+            max_bytes=c.max_bytes,
+            mirror=c.mirror is not None,
+            metadata=c.metadata,
+            backing_store="memory",
+        )
+
+
+class MemoryStream:
+    """The stream primitives (:class:`~osfs.store.semantics.MetaStream`) over buckets held
+    in memory; every call raises ``Unavailable`` once :meth:`close` was called."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, MemoryBucket] = {}
+        self.closed = False
+        self._sequence = itertools.count(1)
+
+    def close(self) -> None:
+        self.closed = True
+        for b in self.buckets.values():
+            for send in b.watchers:
+                send.close()
+            b.watchers.clear()
+
+    def bucket(self, bucket: str) -> MemoryBucket:
+        """The bucket's stream; ``Unavailable`` when closed, ``BadName``, ``BucketNotFound``."""
+        if self.closed:
+            raise Unavailable("store is closed")
+        check_bucket(bucket)
+        b = self.buckets.get(bucket)
+        if b is None:
+            raise BucketNotFound(bucket)
+        return b
+
+    # ----- MetaStream -------------------------------------------------------------------
+    async def last_meta(self, bucket: str, name: str, *, leader: bool = False) -> ObjectInfo | None:
+        return self.bucket(bucket).metas.get(name)
+
+    async def subject_revision(self, bucket: str, name: str, *, leader: bool = False) -> int:
+        info = self.bucket(bucket).metas.get(name)
+        return info.revision if info is not None else 0
+
+    async def publish_meta(self, info: ObjectInfo, *, expected: int | None) -> ObjectInfo:
+        b = self.bucket(info.bucket)
+        if b.read_only:
+            raise Sealed(f"bucket {info.bucket} is sealed")
+        current = b.metas.get(info.name)
+        if expected is not None and expected != (current.revision if current is not None else 0):
+            raise StaleRevision(f"{info.bucket}/{info.name}: not at revision {expected}")
+        info = replace(info, revision=next(self._sequence), mtime=_now())
+        b.metas[info.name] = info
+        if not info.deleted and info.chunks == 0:
+            b.chunks.setdefault(info.nuid, [])  # a version without chunks: nothing missing
+        for send in list(b.watchers):
+            try:
+                send.send_nowait(info)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                b.watchers.remove(send)
+        return info
+
+    async def purge_meta(self, bucket: str, name: str, *, before: int) -> None:
+        b = self.bucket(bucket)
+        info = b.metas.get(name)
+        if info is not None and info.revision < before:
+            del b.metas[name]
+
+    async def purge_chunks(self, bucket: str, nuid: str) -> None:
+        b = self.bucket(bucket)
+        b.chunks.pop(nuid, None)
+        b.chunk_times.pop(nuid, None)
+
+    async def all_metas(self, bucket: str) -> list[ObjectInfo]:
+        return sorted(self.bucket(bucket).metas.values(), key=lambda i: i.revision)
+
+    async def check_bucket(self, bucket: str) -> None:
+        self.bucket(bucket)
+
+    async def writable(self, bucket: str) -> BucketStatus:
+        b = self.bucket(bucket)
+        if b.read_only:
+            raise Sealed(f"bucket {bucket} is sealed")
+        return b.status()
+
+    async def pause(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    def new_nuid(self) -> str:
+        return secrets.token_urlsafe(16)[:22]
+
+    # ----- chunks ---------------------------------------------------------------------------
+    def store_chunks(self, bucket: str, nuid: str, chunks: list[bytes]) -> None:
+        """Chunks of an upload in progress land under its nuid (as chunk publishes do)."""
+        b = self.buckets.get(bucket)
+        if b is not None:
+            b.chunks[nuid] = chunks
+            b.chunk_times[nuid] = time.monotonic()
+
 
 class MemoryUpload(Upload):
-    """A streaming put into a :class:`MemoryStore`; chunks are kept aside until commit."""
+    """A streaming put into a :class:`MemoryStore`; chunks land as they fill, the meta is
+    committed by :meth:`Semantics.commit`.
 
-    def __init__(self, store: MemoryStore, bucket: str, meta: ObjectMeta, chunk_size: int) -> None:
-        self._store = store
+    ``take_failure()`` returns (and clears) the failure the next commit must raise.
+    """
+
+    def __init__(
+        self,
+        semantics: Semantics,
+        stream: MemoryStream,
+        take_failure: Callable[[], StoreError | None],
+        bucket: str,
+        meta: ObjectMeta,
+        chunk_size: int,
+    ) -> None:
+        self._semantics = semantics
+        self._stream = stream
+        self._take_failure = take_failure
         self._bucket = bucket
         self._meta = meta
         self._chunk_size = chunk_size
-        self._nuid = _new_nuid()
+        self._nuid = stream.new_nuid()
         self._chunks: list[bytes] = []
         self._pending = bytearray()
         self._sha = hashlib.sha256()
@@ -127,7 +245,7 @@ class MemoryUpload(Upload):
         await trio.lowlevel.checkpoint()
         if self._finished:
             raise StoreError("upload already finished")
-        limit = self._store._bucket(self._bucket).config.max_object_size
+        limit = self._stream.bucket(self._bucket).config.max_object_size
         if limit >= 0 and self._size + len(data) > limit:
             raise TooLarge(f"{self._meta.name}: exceeds max object size {limit}")
         self._sha.update(data)
@@ -138,15 +256,11 @@ class MemoryUpload(Upload):
             del self._pending[: self._chunk_size]
 
     def _store_chunk(self, chunk: bytes) -> None:
-        """Add a chunk to the bucket under this upload's nuid (as a chunk publish would)."""
         self._chunks.append(chunk)
-        b = self._store._buckets.get(self._bucket)
-        if b is not None:
-            b.chunks[self._nuid] = self._chunks
-            b.chunk_times[self._nuid] = time.monotonic()
+        self._stream.store_chunks(self._bucket, self._nuid, self._chunks)
 
     def _purge(self) -> None:
-        b = self._store._buckets.get(self._bucket)
+        b = self._stream.buckets.get(self._bucket)
         if b is not None and self._nuid not in {i.nuid for i in b.metas.values()}:
             b.chunks.pop(self._nuid, None)
             b.chunk_times.pop(self._nuid, None)
@@ -157,20 +271,22 @@ class MemoryUpload(Upload):
             raise StoreError("upload already finished")
         self._finished = True
         try:
-            info = self._publish()
+            info = await self._semantics.commit(self._last_chunks())
         except BaseException:
             self._purge()
             raise
-        self._store._buckets[self._bucket].chunk_times.pop(self._nuid, None)
+        b = self._stream.buckets.get(self._bucket)
+        if b is not None:
+            b.chunk_times.pop(self._nuid, None)
         return info
 
-    def _publish(self) -> ObjectInfo:
-        store = self._store
-        failure = store.fail_next_put
+    def _last_chunks(self) -> ObjectInfo:
+        """Store the short last chunk; the meta to commit. Raises what a stream would refuse
+        the chunks with (an injected failure, ``Sealed``, ``NoSpace``)."""
+        failure = self._take_failure()
         if failure is not None:
-            store.fail_next_put = None
             raise failure
-        b = store._bucket(self._bucket)
+        b = self._stream.bucket(self._bucket)
         if b.read_only:
             raise Sealed(f"bucket {self._bucket} is sealed")
         if self._pending:
@@ -179,23 +295,19 @@ class MemoryUpload(Upload):
         b.chunks[self._nuid] = self._chunks
         if b.config.max_bytes >= 0 and b.data_bytes() > b.config.max_bytes:
             raise NoSpace(f"bucket {self._bucket} is full")
-        nuid = self._nuid
-        info = ObjectInfo(
+        return ObjectInfo(
             bucket=self._bucket,
             name=self._meta.name,
-            nuid=nuid,
+            nuid=self._nuid,
             size=self._size,
             chunks=len(self._chunks),
-            digest=digest_of(self._sha),
+            digest=encode_digest(self._sha.digest()),
             mtime=_now(),
             description=self._meta.description,
             headers=self._meta.headers,
             metadata=self._meta.metadata,
             max_chunk_size=self._chunk_size,
-            revision=store._next_revision(),
         )
-        store._publish(b, info)
-        return info
 
     async def abort(self) -> None:
         if not self._finished:
@@ -209,208 +321,108 @@ class MemoryStore(ObjectStore):
     """Buckets and objects held in process memory; see the module docstring."""
 
     def __init__(self) -> None:
-        self._buckets: dict[str, _Bucket] = {}
-        self._revisions = itertools.count(1)
-        self._closed = False
+        self.stream = MemoryStream()
+        self._semantics = Semantics(self.stream)
         self.fail_next_put: StoreError | None = None
         self.fail_next_read: StoreError | None = None
         self.fail_next_watch: StoreError | None = None
         self.read_calls: list[tuple[str, str, int, int, int]] = []
         self.chunk_fetches = 0
 
-    # ----- internals -------------------------------------------------------------------
-    def _next_revision(self) -> int:
-        return next(self._revisions)
+    @property
+    def closed(self) -> bool:
+        return self.stream.closed
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise Unavailable("store is closed")
-
-    def _bucket(self, bucket: str) -> _Bucket:
-        self._check_open()
-        if not valid_bucket_name(bucket):
-            raise BadName(f"invalid bucket name {bucket!r}")
-        b = self._buckets.get(bucket)
-        if b is None:
-            raise BucketNotFound(bucket)
-        return b
-
-    def _writable(self, bucket: str, name: str | None = None) -> _Bucket:
-        b = self._bucket(bucket)
-        if name is not None and not name:
-            raise BadName("object name must not be empty")
-        if b.read_only:
-            raise Sealed(f"bucket {bucket} is sealed")
-        return b
-
-    def _publish(self, b: _Bucket, info: ObjectInfo, *, purge_old: bool = True) -> None:
-        """Store ``info`` as the latest meta of its name and tell the watchers."""
-        old = b.metas.get(info.name)
-        b.metas[info.name] = info
-        if purge_old and old is not None and old.nuid != info.nuid:
-            b.chunks.pop(old.nuid, None)
-        for send in list(b.watchers):
-            try:
-                send.send_nowait(info)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                b.watchers.remove(send)
-
-    def _status(self, b: _Bucket) -> BucketStatus:
-        c = b.config
-        return BucketStatus(
-            bucket=c.bucket,
-            description=c.description,
-            ttl=c.ttl,
-            storage=c.storage,
-            replicas=c.replicas,
-            compression=c.compression,
-            sealed=b.sealed,
-            size=sum(1 for i in b.metas.values() if not i.deleted),
-            bytes=b.data_bytes(),
-            max_object_size=c.max_object_size,
-            max_bytes=c.max_bytes,
-            mirror=c.mirror is not None,
-            metadata=c.metadata,
-            backing_store="memory",
-        )
+    def _take_put_failure(self) -> StoreError | None:
+        failure, self.fail_next_put = self.fail_next_put, None
+        return failure
 
     def drop_chunks(self, bucket: str, name: str) -> None:
         """Lose the chunks of the live version of ``name`` (simulates corruption)."""
-        info = self._bucket(bucket).live(name)
+        b = self.stream.bucket(bucket)
+        info = b.live(name)
         if info is None:
             raise NotFound(name)
-        self._buckets[bucket].chunks.pop(info.nuid, None)
+        b.chunks.pop(info.nuid, None)
 
     # ----- lifecycle -------------------------------------------------------------------
     async def close(self) -> None:
-        self._closed = True
-        for b in self._buckets.values():
-            for send in b.watchers:
-                send.close()
-            b.watchers.clear()
+        self.stream.close()
 
     # ----- buckets ---------------------------------------------------------------------
     async def bucket_names(self) -> list[str]:
         await trio.lowlevel.checkpoint()
-        self._check_open()
-        return sorted(self._buckets)
+        if self.stream.closed:
+            raise Unavailable("store is closed")
+        return sorted(self.stream.buckets)
 
     async def bucket_status(self, bucket: str) -> BucketStatus:
         await trio.lowlevel.checkpoint()
-        return self._status(self._bucket(bucket))
+        return self.stream.bucket(bucket).status()
 
     async def create_bucket(self, config: BucketConfig) -> BucketStatus:
         await trio.lowlevel.checkpoint()
-        self._check_open()
-        if not valid_bucket_name(config.bucket):
-            raise BadName(f"invalid bucket name {config.bucket!r}")
-        existing = self._buckets.get(config.bucket)
+        if self.stream.closed:
+            raise Unavailable("store is closed")
+        check_bucket(config.bucket)
+        existing = self.stream.buckets.get(config.bucket)
         if existing is not None:
             if existing.config != config:
                 raise Conflict(f"bucket {config.bucket} exists with a different config")
-            return self._status(existing)
-        b = _Bucket(config)
-        self._buckets[config.bucket] = b
-        return self._status(b)
+            return existing.status()
+        b = MemoryBucket(config)
+        self.stream.buckets[config.bucket] = b
+        return b.status()
 
     async def delete_bucket(self, bucket: str) -> None:
         await trio.lowlevel.checkpoint()
-        b = self._bucket(bucket)
-        del self._buckets[bucket]
+        b = self.stream.bucket(bucket)
+        del self.stream.buckets[bucket]
         for send in b.watchers:
             send.close()
 
     async def seal_bucket(self, bucket: str) -> BucketStatus:
         await trio.lowlevel.checkpoint()
-        b = self._bucket(bucket)
+        b = self.stream.bucket(bucket)
         b.sealed = True
-        return self._status(b)
+        return b.status()
 
     async def account_usage(self) -> AccountUsage:
         await trio.lowlevel.checkpoint()
-        self._check_open()
+        if self.stream.closed:
+            raise Unavailable("store is closed")
         used = {"file": 0, "memory": 0}
-        for b in self._buckets.values():
+        for b in self.stream.buckets.values():
             used[b.config.storage if b.config.storage in used else "file"] += b.data_bytes()
         return AccountUsage(
             storage_used=used["file"],
             memory_used=used["memory"],
             max_storage=-1,
             max_memory=-1,
-            streams=len(self._buckets),
+            streams=len(self.stream.buckets),
             max_streams=-1,
         )
 
-    # ----- objects: metadata -----------------------------------------------------------
+    # ----- objects: metadata (the shared semantics) ---------------------------------------
     async def info(self, bucket: str, name: str, *, show_deleted: bool = False) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
-        b = self._bucket(bucket)
-        if not name:
-            raise BadName("object name must not be empty")
-        info = b.metas.get(name)
-        if info is None or (info.deleted and not show_deleted):
-            raise NotFound(f"{bucket}/{name}")
-        return info
+        return await self._semantics.info(bucket, name, show_deleted=show_deleted)
 
     async def list_objects(self, bucket: str, *, show_deleted: bool = False) -> list[ObjectInfo]:
         await trio.lowlevel.checkpoint()
-        b = self._bucket(bucket)
-        infos = [i for i in b.metas.values() if show_deleted or not i.deleted]
-        return sorted(infos, key=lambda i: i.revision)
+        return await self._semantics.list_objects(bucket, show_deleted=show_deleted)
 
     async def update_meta(self, bucket: str, name: str, meta: ObjectMeta) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
-        b = self._writable(bucket, name)
-        if meta.name != name:
-            raise BadName(f"update_meta cannot rename {name!r} to {meta.name!r}")
-        info = b.live(name)
-        if info is None:
-            raise NotFound(f"{bucket}/{name}")
-        new = replace(
-            info,
-            description=meta.description,
-            headers=meta.headers,
-            metadata=meta.metadata,
-            mtime=_now(),
-            revision=self._next_revision(),
-        )
-        self._publish(b, new)
-        return new
+        return await self._semantics.update_meta(bucket, name, meta)
 
     async def rename(self, bucket: str, old: str, new: str, *, replace: bool = False) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
-        b = self._writable(bucket, old)
-        if not new:
-            raise BadName("object name must not be empty")
-        info = b.live(old)
-        if info is None:
-            raise NotFound(f"{bucket}/{old}")
-        if old == new:
-            return info
-        target = b.live(new)
-        if target is not None and not replace:
-            raise Conflict(f"{bucket}/{new} exists")
-        moved = _replace_info(info, name=new, mtime=_now(), revision=self._next_revision())
-        self._publish(b, moved)
-        del b.metas[old]
-        return moved
+        return await self._semantics.rename(bucket, old, new, replace_existing=replace)
 
     async def delete(self, bucket: str, name: str) -> None:
         await trio.lowlevel.checkpoint()
-        b = self._writable(bucket, name)
-        info = b.live(name)
-        if info is None:
-            raise NotFound(f"{bucket}/{name}")
-        marker = _replace_info(
-            info, deleted=True, size=0, chunks=0, digest="", mtime=_now(), revision=self._next_revision()
-        )
-        self._publish(b, marker, purge_old=False)
-        b.chunks.pop(info.nuid, None)
-
-    def _check_link_name(self, b: _Bucket, name: str) -> None:
-        existing = b.live(name)
-        if existing is not None and not existing.is_link:
-            raise Conflict(f"{name} exists and is not a link")
+        await self._semantics.delete(bucket, name)
 
     async def add_link(
         self,
@@ -422,73 +434,30 @@ class MemoryStore(ObjectStore):
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
-        b = self._writable(bucket, name)
-        tb = self._bucket(target_bucket)
-        if not target_name:
-            raise BadName("link target name must not be empty")
-        target = tb.metas.get(target_name)
-        if target is None:
-            raise NotFound(f"{target_bucket}/{target_name}")
-        if target.deleted or target.is_link:
-            raise Conflict(f"cannot link to {'a deleted object' if target.deleted else 'a link'}")
-        self._check_link_name(b, name)
-        return self._publish_link(b, bucket, name, Link(target_bucket, target_name), metadata)
+        return await self._semantics.add_link(bucket, name, target_bucket, target_name, metadata=metadata)
 
     async def add_bucket_link(
         self, bucket: str, name: str, target_bucket: str, *, metadata: dict[str, str] | None = None
     ) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
-        b = self._writable(bucket, name)
-        self._bucket(target_bucket)
-        self._check_link_name(b, name)
-        return self._publish_link(b, bucket, name, Link(target_bucket), metadata)
-
-    def _publish_link(
-        self, b: _Bucket, bucket: str, name: str, link: Link, metadata: dict[str, str] | None
-    ) -> ObjectInfo:
-        nuid = _new_nuid()
-        b.chunks[nuid] = []
-        info = ObjectInfo(
-            bucket=bucket,
-            name=name,
-            nuid=nuid,
-            size=0,
-            chunks=0,
-            digest="",
-            mtime=_now(),
-            link=link,
-            metadata=dict(metadata or {}),
-            revision=self._next_revision(),
-        )
-        self._publish(b, info)
-        return info
+        return await self._semantics.add_bucket_link(bucket, name, target_bucket, metadata=metadata)
 
     async def resolve(self, bucket: str, name: str) -> ObjectInfo:
-        info = await self.info(bucket, name)
-        for _ in range(MAX_LINK_DEPTH):
-            if info.link is None:
-                return info
-            if info.link.name is None:
-                raise Conflict(f"{bucket}/{name} is a bucket link")
-            try:
-                info = await self.info(info.link.bucket, info.link.name)
-            except BucketNotFound as e:
-                raise NotFound(f"{bucket}/{name}: dangling link") from e
-        if info.link is None:
-            return info
-        raise NotFound(f"{bucket}/{name}: too many levels of links")
+        await trio.lowlevel.checkpoint()
+        return await self._semantics.resolve(bucket, name)
 
     # ----- objects: data ---------------------------------------------------------------
     async def begin_put(self, bucket: str, meta: ObjectMeta, *, chunk_size: int | None = None) -> Upload:
         await trio.lowlevel.checkpoint()
-        self._writable(bucket, meta.name)
+        check(bucket, meta.name)
+        await self.stream.writable(bucket)
         size = chunk_size or DEFAULT_CHUNK_SIZE
         if size <= 0:
             raise BadName(f"invalid chunk size {size}")
-        return MemoryUpload(self, bucket, meta, size)
+        return MemoryUpload(self._semantics, self.stream, self._take_put_failure, bucket, meta, size)
 
     def _chunks_of(self, info: ObjectInfo) -> list[bytes]:
-        b = self._bucket(info.bucket)
+        b = self.stream.bucket(info.bucket)
         chunks = b.chunks.get(info.nuid)
         current = b.live(info.name)
         if chunks is None:
@@ -528,7 +497,7 @@ class MemoryStore(ObjectStore):
             sha.update(chunk)
             yield chunk
             await trio.lowlevel.checkpoint()
-        if info.digest and digest_of(sha) != info.digest:
+        if info.digest and encode_digest(sha.digest()) != info.digest:
             raise Corrupt(f"{info.bucket}/{info.name}: digest mismatch")
 
     def watch(self, bucket: str, *, initial: bool = True):  # type: ignore[override]
@@ -536,7 +505,7 @@ class MemoryStore(ObjectStore):
 
     @asynccontextmanager
     async def _watch(self, bucket: str, initial: bool) -> AsyncIterator[AsyncIterator[ObjectInfo | None]]:
-        b = self._bucket(bucket)
+        b = self.stream.bucket(bucket)
         failure = self.fail_next_watch
         if failure is not None:
             self.fail_next_watch = None
@@ -560,7 +529,7 @@ class MemoryStore(ObjectStore):
         await trio.lowlevel.checkpoint()
         if older_than < 0:
             raise ValueError(f"negative grace {older_than}")
-        b = self._bucket(bucket)
+        b = self.stream.bucket(bucket)
         if b.read_only:
             raise Sealed(f"bucket {bucket} is sealed")
         named = {i.nuid for i in b.metas.values()}
@@ -575,7 +544,3 @@ class MemoryStore(ObjectStore):
 async def _iterate(receive: trio.MemoryReceiveChannel) -> AsyncIterator[ObjectInfo | None]:
     async for item in receive:
         yield item
-
-
-def _replace_info(info: ObjectInfo, **changes: object) -> ObjectInfo:
-    return replace(info, **changes)  # type: ignore[arg-type]

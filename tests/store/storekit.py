@@ -57,7 +57,7 @@ class StoreRunner:
     @asynccontextmanager
     async def open(self) -> AsyncIterator[ObjectStore]:
         if self.kind == "memory":
-            if self._memory is None or self._memory._closed:
+            if self._memory is None or self._memory.closed:
                 self._memory = MemoryStore()
             yield self._memory
             return

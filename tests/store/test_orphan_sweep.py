@@ -28,7 +28,7 @@ def blob(n: int, seed: int = 0) -> bytes:
 async def stored_nuids(s: ObjectStore, bucket: str) -> set[str]:
     """Nuids that have chunks in the bucket now (read beneath the store's interface)."""
     if isinstance(s, MemoryStore):
-        return {nuid for nuid, chunks in s._buckets[bucket].chunks.items() if chunks}
+        return {nuid for nuid, chunks in s.stream.buckets[bucket].chunks.items() if chunks}
     reply = await s._bridge.run(  # type: ignore[attr-defined]
         s._core.conn.api,  # type: ignore[attr-defined]
         f"STREAM.INFO.OBJ_{bucket}",

@@ -21,6 +21,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 
@@ -31,6 +32,7 @@ from ..base import ObjectStore, Upload
 from ..bridge import BridgeClosed, Call
 from ..disk_cache import DiskCache
 from ..errors import BadName, TooLarge, Unavailable
+from ..semantics import check
 from ..types import (
     DEFAULT_CHUNK_SIZE,
     AccountUsage,
@@ -38,7 +40,6 @@ from ..types import (
     BucketStatus,
     ObjectInfo,
     ObjectMeta,
-    valid_bucket_name,
 )
 from . import allocator
 from .conn import Conn
@@ -58,17 +59,6 @@ DEFAULT_CACHE_SIZE = 256 * 1024 * 1024
 STREAM_BUFFER = 1024
 #: Lists of chunks (about 1 MiB each) buffered between a whole-object get and its reader.
 GET_BUFFER = 8
-
-
-def _check_bucket(bucket: str) -> None:
-    if not isinstance(bucket, str) or not valid_bucket_name(bucket):
-        raise BadName(f"invalid bucket name {bucket!r}")
-
-
-def _check(bucket: str, name: str | None = None) -> None:
-    _check_bucket(bucket)
-    if name is not None and (not isinstance(name, str) or not name):
-        raise BadName("object name must not be empty")
 
 
 class NatsUpload(Upload):
@@ -174,6 +164,7 @@ class NatsStore(ObjectStore):
     def __init__(self, bridge: Bridge, core: Core) -> None:
         self._bridge = bridge
         self._core = core
+        self._sem = core.semantics
         self._closed = False
 
     @classmethod
@@ -253,19 +244,19 @@ class NatsStore(ObjectStore):
         return await self._run(self._core.bucket_names)
 
     async def bucket_status(self, bucket: str) -> BucketStatus:
-        _check(bucket)
+        check(bucket)
         return await self._run(self._core.bucket_status, bucket)
 
     async def create_bucket(self, config: BucketConfig) -> BucketStatus:
-        _check(config.bucket)
+        check(config.bucket)
         return await self._run(self._core.create_bucket, config)
 
     async def delete_bucket(self, bucket: str) -> None:
-        _check(bucket)
+        check(bucket)
         await self._run(self._core.delete_bucket, bucket)
 
     async def seal_bucket(self, bucket: str) -> BucketStatus:
-        _check(bucket)
+        check(bucket)
         return await self._run(self._core.seal_bucket, bucket)
 
     async def account_usage(self) -> AccountUsage:
@@ -273,27 +264,28 @@ class NatsStore(ObjectStore):
 
     # ----- objects: metadata -----------------------------------------------------------
     async def info(self, bucket: str, name: str, *, show_deleted: bool = False) -> ObjectInfo:
-        _check(bucket, name)
-        return await self._run(self._core.info, bucket, name, show_deleted)
+        check(bucket, name)
+        return await self._run(functools.partial(self._sem.info, bucket, name, show_deleted=show_deleted))
 
     async def list_objects(self, bucket: str, *, show_deleted: bool = False) -> list[ObjectInfo]:
-        _check(bucket)
-        return await self._run(self._core.list_objects, bucket, show_deleted)
+        check(bucket)
+        return await self._run(functools.partial(self._sem.list_objects, bucket, show_deleted=show_deleted))
 
     async def update_meta(self, bucket: str, name: str, meta: ObjectMeta) -> ObjectInfo:
-        _check(bucket, name)
+        check(bucket, name)
         if meta.name != name:
             raise BadName(f"update_meta cannot rename {name!r} to {meta.name!r}")
-        return await self._run(self._core.update_meta, bucket, name, meta)
+        return await self._run(self._sem.update_meta, bucket, name, meta)
 
     async def rename(self, bucket: str, old: str, new: str, *, replace: bool = False) -> ObjectInfo:
-        _check(bucket, old)
-        _check(bucket, new)
-        return await self._run(self._core.rename, bucket, old, new, replace)
+        check(bucket, old)
+        check(bucket, new)
+        rename = functools.partial(self._sem.rename, bucket, old, new, replace_existing=replace)
+        return await self._run(rename)
 
     async def delete(self, bucket: str, name: str) -> None:
-        _check(bucket, name)
-        await self._run(self._core.delete, bucket, name)
+        check(bucket, name)
+        await self._run(self._sem.delete, bucket, name)
 
     async def add_link(
         self,
@@ -304,24 +296,28 @@ class NatsStore(ObjectStore):
         *,
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
-        _check(bucket, name)
-        _check(target_bucket, target_name)
-        return await self._run(self._core.add_link, bucket, name, target_bucket, target_name, metadata)
+        check(bucket, name)
+        check(target_bucket, target_name)
+        return await self._run(
+            functools.partial(self._sem.add_link, bucket, name, target_bucket, target_name, metadata=metadata)
+        )
 
     async def add_bucket_link(
         self, bucket: str, name: str, target_bucket: str, *, metadata: dict[str, str] | None = None
     ) -> ObjectInfo:
-        _check(bucket, name)
-        _check(target_bucket)
-        return await self._run(self._core.add_bucket_link, bucket, name, target_bucket, metadata)
+        check(bucket, name)
+        check(target_bucket)
+        return await self._run(
+            functools.partial(self._sem.add_bucket_link, bucket, name, target_bucket, metadata=metadata)
+        )
 
     async def resolve(self, bucket: str, name: str) -> ObjectInfo:
-        _check(bucket, name)
-        return await self._run(self._core.resolve, bucket, name)
+        check(bucket, name)
+        return await self._run(self._sem.resolve, bucket, name)
 
     # ----- objects: data ---------------------------------------------------------------
     async def begin_put(self, bucket: str, meta: ObjectMeta, *, chunk_size: int | None = None) -> Upload:
-        _check(bucket, meta.name)
+        check(bucket, meta.name)
         size = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
         if size <= 0:
             raise BadName(f"invalid chunk size {size}")
@@ -365,12 +361,12 @@ class NatsStore(ObjectStore):
     def watch(
         self, bucket: str, *, initial: bool = True
     ) -> AbstractAsyncContextManager[AsyncIterator[ObjectInfo | None]]:
-        _check(bucket)
+        check(bucket)
         return self._watch(bucket, initial)
 
     @asynccontextmanager
     async def _watch(self, bucket: str, initial: bool) -> AsyncIterator[AsyncIterator[ObjectInfo | None]]:
-        await self._run(self._core.check_bucket, bucket)
+        await self._run(self._core.metas.check_bucket, bucket)
         try:
             async with self._bridge.stream(
                 _watch_events, self._core, bucket, initial, buffer=STREAM_BUFFER
@@ -381,14 +377,14 @@ class NatsStore(ObjectStore):
 
     # ----- maintenance -----------------------------------------------------------------
     async def sweep_orphans(self, bucket: str, older_than: float) -> int:
-        _check(bucket)
+        check(bucket)
         if older_than < 0:
             raise ValueError(f"negative grace {older_than}")
         return await self._run(sweep_orphans, self._core.conn, bucket, older_than)
 
 
 def _watch_events(core: Core, bucket: str, initial: bool) -> AsyncIterator[ObjectInfo | None]:
-    return core.metas(bucket, initial=initial, live=True)
+    return core.consumers.metas(bucket, initial=initial, live=True)
 
 
 async def _open_core(options: ConnectOptions, cache_size: int, disk: DiskCache | None) -> Core:

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from ..errors import Sealed
 from . import wire
 from .conn import Conn
-from .upload import purge_subject
+from .meta import purge_subject
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ is still at the revision of the meta read just before, so the version whose chun
 is exactly the one the meta replaced. When another writer published in between, the server
 refuses (``StaleRevision``), the previous meta is read again and the publish retried (at most
 ``PUBLISH_ATTEMPTS`` times, with a short random pause): of concurrent commits of one name the
-last one wins, and every replaced version's chunks are purged. ``core`` publishes its
-metas (renames, deletes, metadata updates) on the same condition with :func:`retry_stale`.
+last one wins, and every replaced version's chunks are purged. That commit is
+:meth:`osfs.store.semantics.Semantics.commit`, the same conditional publish as renames,
+deletes and metadata updates.
 
 If the meta publish itself fails without an answer (timeout, lost connection), the meta is
 re-read: a meta with our nuid means the put did commit; an unreadable state leaves the new
@@ -28,88 +29,44 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import random
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TypeVar
 
-from nats.nuid import NUID
-
-from ..errors import StaleRevision, StoreError, TooLarge, Unavailable
+from ..errors import StoreError, TooLarge, Unavailable
+from ..semantics import Semantics
 from ..types import ObjectInfo, ObjectMeta
 from . import wire
 from .conn import Conn
 from .digest import Sha256Pipe
+from .meta import new_nuid, purge_subject
 
 log = logging.getLogger(__name__)
 
 #: Chunks published and not yet acknowledged, per upload.
 ACK_WINDOW = 16
 
-ROLLUP = {"Nats-Rollup": "sub"}
-
-#: Tries of a conditional meta publish before ``StaleRevision`` is raised.
-PUBLISH_ATTEMPTS = 10
-#: Upper bound of the random pause before retry ``n`` (seconds, times ``n``).
-RETRY_PAUSE = 0.02
-
-T = TypeVar("T")
-
-_nuid = NUID()
-
-
-def meta_headers(expected: int) -> dict[str, str]:
-    """Headers of a meta publish that the server stores only while the meta subject's last
-    message is at sequence ``expected`` (0: the subject has no message)."""
-    return {**ROLLUP, "Nats-Expected-Last-Subject-Sequence": str(expected)}
-
-
-async def retry_stale(attempt: Callable[[bool], Awaitable[T]]) -> T:
-    """Run ``attempt(retry)`` (which reads the current meta and publishes conditionally)
-    until it does not raise ``StaleRevision``: at most ``PUBLISH_ATTEMPTS`` runs, with a short
-    random pause between them; the last run's ``StaleRevision`` propagates. ``retry`` is True
-    after a refusal: the attempt then reads the meta from the stream leader."""
-    for n in range(1, PUBLISH_ATTEMPTS):
-        try:
-            return await attempt(n > 1)
-        except StaleRevision:
-            await asyncio.sleep(random.uniform(0, RETRY_PAUSE * n))
-    return await attempt(True)
-
-
-def new_nuid() -> str:
-    """A fresh 22-character NUID (a new chunk subject per version)."""
-    return _nuid.next().decode()
-
 
 class UploadPipe:
-    """One put in progress; every method runs on the asyncio loop.
-
-    ``last_info(bucket, name, leader)`` returns the current meta (delete markers included) or
-    None, read from the stream leader when ``leader``;
-    ``observe(info)`` is told of the committed meta (the read path drops what it replaced).
-    """
+    """One put in progress; every method runs on the asyncio loop. The meta is committed
+    through ``semantics`` (:meth:`~osfs.store.semantics.Semantics.commit`)."""
 
     def __init__(
         self,
         conn: Conn,
+        semantics: Semantics,
         bucket: str,
         meta: ObjectMeta,
         chunk_size: int,
         max_object_size: int,
-        last_info: Callable[[str, str, bool], Awaitable[ObjectInfo | None]],
-        observe: Callable[[ObjectInfo], None],
     ) -> None:
         self._conn = conn
+        self._semantics = semantics
         self._bucket = bucket
         self._meta = meta
         self._chunk_size = chunk_size
         self._max = max_object_size
-        self._last_info = last_info
-        self._observe = observe
         self._stream = wire.stream_name(bucket)
-        self._meta_subject = wire.meta_subject(bucket, meta.name)
+        wire.meta_subject(bucket, meta.name)  # ``BadName`` now for a name too long to commit
         self.nuid = new_nuid()
         self._subject = wire.chunk_subject(bucket, self.nuid)
         self._buf = bytearray()
@@ -159,9 +116,6 @@ class UploadPipe:
     def max_size(self) -> int:
         """The bucket's max object size (-1: unlimited)."""
         return self._max
-
-    async def write(self, data: bytes) -> None:
-        await self.write_blocks([data])
 
     async def write_blocks(self, blocks: list[bytes]) -> None:
         """Append each of ``blocks`` in order (one bridge crossing for many writes)."""
@@ -247,41 +201,19 @@ class UploadPipe:
             metadata=self._meta.metadata,
             max_chunk_size=self._chunk_size,
         )
-        old: ObjectInfo | None = None
-        sent = False  # a publish is out whose answer may have been lost
+        settled = False  # the publish got no answer and ``_settle_unanswered`` decided
 
-        async def attempt(retry: bool) -> ObjectInfo:
-            nonlocal old, sent
-            sent = False
-            old, expected = await self._previous(retry)
-            sent = True
-            seq, when = await self._conn.publish_stored(
-                self._stream, self._meta_subject, wire.encode_meta(info), meta_headers(expected)
-            )
-            return replace(info, revision=seq, mtime=when or info.mtime)
+        async def unanswered(info: ObjectInfo, exc: Unavailable) -> ObjectInfo:
+            nonlocal settled
+            settled = True
+            return await self._settle_unanswered(info, exc)
 
         try:
-            info = await retry_stale(attempt)
-        except Unavailable as exc:
-            if not sent:
-                await self._purge_new()
-                raise
-            info = await self._settle_unanswered(info, exc)
+            return await self._semantics.commit(info, unanswered=unanswered)
         except BaseException:
-            await self._purge_new()
+            if not settled:
+                await self._purge_new()
             raise
-        self._observe(info)
-        if old is not None and not old.deleted and not old.is_link and old.nuid and old.nuid != self.nuid:
-            try:
-                await purge_subject(self._conn, self._stream, wire.chunk_subject(self._bucket, old.nuid))
-            except StoreError as exc:
-                log.warning(
-                    "%s/%s: purging the replaced version's chunks failed: %s",
-                    self._bucket,
-                    self._meta.name,
-                    exc,
-                )
-        return info
 
     async def _settle_unanswered(self, info: ObjectInfo, exc: Unavailable) -> ObjectInfo:
         """The meta publish got no answer: re-read the meta. Ours means the put committed;
@@ -294,25 +226,9 @@ class UploadPipe:
             await self._purge_new()
         raise exc
 
-    async def _previous(self, leader: bool) -> tuple[ObjectInfo | None, int]:
-        """The meta this put replaces (None when there is none or it is unreadable) and the
-        sequence its subject must still be at when the new meta is published."""
-        try:
-            old = await self._last_info(self._bucket, self._meta.name, leader)
-        except StoreError as exc:
-            if isinstance(exc, Unavailable):
-                raise
-            log.warning("%s/%s: unreadable previous meta is replaced: %s", self._bucket, self._meta.name, exc)
-            if leader:
-                raw = await self._conn.msg_get(self._stream, {"last_by_subj": self._meta_subject})
-            else:
-                raw = await self._conn.last_msg(self._stream, self._meta_subject)
-            return None, raw.seq if raw is not None else 0
-        return old, old.revision if old is not None else 0
-
     async def _reread(self) -> ObjectInfo | None:
         try:
-            return await self._last_info(self._bucket, self._meta.name, False)
+            return await self._semantics.stream.last_meta(self._bucket, self._meta.name)
         except Unavailable:
             raise Unavailable(f"{self._bucket}/{self._meta.name}: commit state unknown") from None
         except StoreError:
@@ -350,13 +266,3 @@ class UploadPipe:
                 self._meta.name,
                 exc,
             )
-
-
-async def purge_subject(conn: Conn, stream: str, subject: str, *, before: int | None = None) -> int:
-    """Purge every message on ``subject`` (only those with a sequence below ``before`` when
-    given, so messages stored since the caller looked are kept); returns how many were purged."""
-    body: dict[str, object] = {"filter": subject}
-    if before is not None:
-        body["seq"] = before
-    reply = await conn.api("STREAM.PURGE." + stream, body)
-    return int(reply.get("purged", 0))

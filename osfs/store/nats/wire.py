@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import BadName, Corrupt
+from ..semantics import check_bucket, encode_digest
 from ..types import (
     EPOCH,
     BucketConfig,
@@ -36,9 +37,6 @@ from ..types import (
 
 #: Prefix of every object store's stream name.
 STREAM_PREFIX = "OBJ_"
-
-#: The label of the only digest algorithm in use.
-DIGEST_PREFIX = "SHA-256="
 
 #: What nats.go writes as ``mtime`` (Go's zero ``time.Time``); readers use the server time.
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -63,14 +61,9 @@ COMPRESSIONS = ("none", "s2")
 # ----- names and subjects ---------------------------------------------------------------
 
 
-def _check_bucket(bucket: str) -> None:
-    if not isinstance(bucket, str) or not valid_bucket_name(bucket):
-        raise BadName(f"invalid bucket name {bucket!r}: only A-Z a-z 0-9 _ - are allowed")
-
-
 def stream_name(bucket: str) -> str:
     """``OBJ_<bucket>``; ``BadName`` for an invalid bucket name."""
-    _check_bucket(bucket)
+    check_bucket(bucket)
     return STREAM_PREFIX + bucket
 
 
@@ -83,7 +76,7 @@ def bucket_of_stream(stream: str) -> str | None:
 
 def chunk_subject(bucket: str, nuid: str) -> str:
     """``$O.<bucket>.C.<nuid>``: the subject of one object version's chunks."""
-    _check_bucket(bucket)
+    check_bucket(bucket)
     if not nuid or any(c in nuid for c in ".*> \t\r\n"):
         raise BadName(f"invalid nuid {nuid!r}")
     return f"$O.{bucket}.C.{nuid}"
@@ -95,7 +88,7 @@ def meta_subject(bucket: str, name: str) -> str:
     ``BadName`` when the name is longer than :func:`max_name_bytes` allows (every request
     about the name must fit the server's control-line limit).
     """
-    _check_bucket(bucket)
+    check_bucket(bucket)
     subject = f"$O.{bucket}.M.{encode_name(name)}"
     if len(subject) > _max_meta_subject_len(bucket):
         raise BadName(
@@ -111,20 +104,20 @@ def _max_meta_subject_len(bucket: str) -> int:
 
 def max_name_bytes(bucket: str) -> int:
     """The longest object name (UTF-8 bytes) whose meta subject osfs can use in ``bucket``."""
-    _check_bucket(bucket)
+    check_bucket(bucket)
     token_len = _max_meta_subject_len(bucket) - len(f"$O.{bucket}.M.")
     return token_len // 4 * 3
 
 
 def meta_wildcard(bucket: str) -> str:
     """``$O.<bucket>.M.>``: every meta of the bucket."""
-    _check_bucket(bucket)
+    check_bucket(bucket)
     return f"$O.{bucket}.M.>"
 
 
 def chunk_wildcard(bucket: str) -> str:
     """``$O.<bucket>.C.>``: every chunk of the bucket."""
-    _check_bucket(bucket)
+    check_bucket(bucket)
     return f"$O.{bucket}.C.>"
 
 
@@ -163,13 +156,6 @@ def _pad(s: str) -> str:
 _DIGEST_LABEL_RE = re.compile(r"(?i)sha-?256[=:]")
 _HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
 _B64_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
-
-
-def encode_digest(sha256: bytes) -> str:
-    """``SHA-256=`` + padded base64url of the 32-byte digest (what nats.go writes)."""
-    if len(sha256) != 32:
-        raise ValueError(f"a SHA-256 digest has 32 bytes, not {len(sha256)}")
-    return DIGEST_PREFIX + base64.urlsafe_b64encode(sha256).decode("ascii")
 
 
 def decode_digest(s: str) -> bytes | None:
@@ -424,7 +410,7 @@ def decode_meta(payload: bytes, *, bucket: str, revision: int, timestamp: dateti
 def _source_stream(name: str) -> tuple[str, str]:
     """(stream name, bucket name) of a mirror/source given as ``b`` or ``OBJ_b``."""
     bucket = name[len(STREAM_PREFIX) :] if name.startswith(STREAM_PREFIX) else name
-    _check_bucket(bucket)
+    check_bucket(bucket)
     return STREAM_PREFIX + bucket, bucket
 
 
@@ -458,7 +444,7 @@ def stream_config(cfg: BucketConfig) -> dict[str, Any]:
     ``BadName`` for an invalid bucket name; ``ValueError`` for an unknown storage type or
     compression, replicas outside 1..5, a negative TTL, or both mirror and sources.
     """
-    _check_bucket(cfg.bucket)
+    check_bucket(cfg.bucket)
     if cfg.storage not in STORAGE_TYPES:
         raise ValueError(f"storage must be 'file' or 'memory', not {cfg.storage!r}")
     if cfg.compression not in COMPRESSIONS:
