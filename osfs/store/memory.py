@@ -1,10 +1,9 @@
 """An in-memory :class:`~osfs.store.base.ObjectStore`: a double of the stream, running the
 same semantics as the NATS store.
 
-:class:`MemoryStream` fakes the stream primitives of :class:`~osfs.store.semantics.MetaStream`
-and nothing more: per bucket, the last meta message of every name with its sequence
-(``revision``, from one counter for every bucket), the chunks of every version keyed by
-nuid, and the watchers told of every meta published. Links, markers, renames, deletes,
+:class:`~osfs.store.memory_stream.MemoryStream` fakes the stream primitives of
+:class:`~osfs.store.semantics.MetaStream` and nothing more (the last meta of every name with
+its sequence, chunks by nuid, watchers). Links, markers, renames, deletes,
 conditional publishes and the commit of a put are :class:`~osfs.store.semantics.Semantics`,
 run on trio here exactly as the NATS store runs them on its loop. What is left here is
 what a stream does by itself:
@@ -32,32 +31,27 @@ Fault injection and counters for tests:
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 import trio
 
 from .base import ObjectStore, Upload
 from .errors import (
     BadName,
-    BucketNotFound,
     Conflict,
     Corrupt,
     NoSpace,
     NotFound,
     ObjectReplaced,
     Sealed,
-    StaleRevision,
     StoreError,
     TooLarge,
     Unavailable,
 )
+from .memory_stream import MemoryBucket, MemoryStream, now
 from .semantics import Semantics, check, check_bucket, encode_digest
 from .types import (
     DEFAULT_CHUNK_SIZE,
@@ -67,145 +61,6 @@ from .types import (
     ObjectInfo,
     ObjectMeta,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class MemoryBucket:
-    """What the stream of one bucket holds."""
-
-    config: BucketConfig
-    sealed: bool = False
-    #: The last meta message of every name (delete markers included).
-    metas: dict[str, ObjectInfo] = field(default_factory=dict)
-    #: Chunks by nuid.
-    chunks: dict[str, list[bytes]] = field(default_factory=dict)
-    #: Time the newest chunk of an upload not committed yet was stored, by nuid.
-    chunk_times: dict[str, float] = field(default_factory=dict)
-    watchers: list[trio.MemorySendChannel] = field(default_factory=list)
-
-    @property
-    def read_only(self) -> bool:
-        return self.sealed or self.config.mirror is not None
-
-    def data_bytes(self) -> int:
-        return sum(len(c) for chunks in self.chunks.values() for c in chunks)
-
-    def live(self, name: str) -> ObjectInfo | None:
-        info = self.metas.get(name)
-        return None if info is None or info.deleted else info
-
-    def status(self) -> BucketStatus:
-        c = self.config
-        return BucketStatus(
-            bucket=c.bucket,
-            description=c.description,
-            ttl=c.ttl,
-            storage=c.storage,
-            replicas=c.replicas,
-            compression=c.compression,
-            sealed=self.sealed,
-            size=sum(1 for i in self.metas.values() if not i.deleted),
-            bytes=self.data_bytes(),
-            max_object_size=c.max_object_size,
-            max_bytes=c.max_bytes,
-            mirror=c.mirror is not None,
-            metadata=c.metadata,
-            backing_store="memory",
-        )
-
-
-class MemoryStream:
-    """The stream primitives (:class:`~osfs.store.semantics.MetaStream`) over buckets held
-    in memory; every call raises ``Unavailable`` once :meth:`close` was called."""
-
-    def __init__(self) -> None:
-        self.buckets: dict[str, MemoryBucket] = {}
-        self.closed = False
-        self._sequence = itertools.count(1)
-
-    def close(self) -> None:
-        self.closed = True
-        for b in self.buckets.values():
-            for send in b.watchers:
-                send.close()
-            b.watchers.clear()
-
-    def bucket(self, bucket: str) -> MemoryBucket:
-        """The bucket's stream; ``Unavailable`` when closed, ``BadName``, ``BucketNotFound``."""
-        if self.closed:
-            raise Unavailable("store is closed")
-        check_bucket(bucket)
-        b = self.buckets.get(bucket)
-        if b is None:
-            raise BucketNotFound(bucket)
-        return b
-
-    # ----- MetaStream -------------------------------------------------------------------
-    async def last_meta(self, bucket: str, name: str, *, leader: bool = False) -> ObjectInfo | None:
-        return self.bucket(bucket).metas.get(name)
-
-    async def subject_revision(self, bucket: str, name: str, *, leader: bool = False) -> int:
-        info = self.bucket(bucket).metas.get(name)
-        return info.revision if info is not None else 0
-
-    async def publish_meta(self, info: ObjectInfo, *, expected: int | None) -> ObjectInfo:
-        b = self.bucket(info.bucket)
-        if b.read_only:
-            raise Sealed(f"bucket {info.bucket} is sealed")
-        current = b.metas.get(info.name)
-        if expected is not None and expected != (current.revision if current is not None else 0):
-            raise StaleRevision(f"{info.bucket}/{info.name}: not at revision {expected}")
-        info = replace(info, revision=next(self._sequence), mtime=_now())
-        b.metas[info.name] = info
-        if not info.deleted and info.chunks == 0:
-            b.chunks.setdefault(info.nuid, [])  # a version without chunks: nothing missing
-        for send in list(b.watchers):
-            try:
-                send.send_nowait(info)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                b.watchers.remove(send)
-        return info
-
-    async def purge_meta(self, bucket: str, name: str, *, before: int) -> None:
-        b = self.bucket(bucket)
-        info = b.metas.get(name)
-        if info is not None and info.revision < before:
-            del b.metas[name]
-
-    async def purge_chunks(self, bucket: str, nuid: str) -> None:
-        b = self.bucket(bucket)
-        b.chunks.pop(nuid, None)
-        b.chunk_times.pop(nuid, None)
-
-    async def all_metas(self, bucket: str) -> list[ObjectInfo]:
-        return sorted(self.bucket(bucket).metas.values(), key=lambda i: i.revision)
-
-    async def check_bucket(self, bucket: str) -> None:
-        self.bucket(bucket)
-
-    async def writable(self, bucket: str) -> BucketStatus:
-        b = self.bucket(bucket)
-        if b.read_only:
-            raise Sealed(f"bucket {bucket} is sealed")
-        return b.status()
-
-    async def pause(self, seconds: float) -> None:
-        await trio.sleep(seconds)
-
-    def new_nuid(self) -> str:
-        return secrets.token_urlsafe(16)[:22]
-
-    # ----- chunks ---------------------------------------------------------------------------
-    def store_chunks(self, bucket: str, nuid: str, chunks: list[bytes]) -> None:
-        """Chunks of an upload in progress land under its nuid (as chunk publishes do)."""
-        b = self.buckets.get(bucket)
-        if b is not None:
-            b.chunks[nuid] = chunks
-            b.chunk_times[nuid] = time.monotonic()
 
 
 class MemoryUpload(Upload):
@@ -302,7 +157,7 @@ class MemoryUpload(Upload):
             size=self._size,
             chunks=len(self._chunks),
             digest=encode_digest(self._sha.digest()),
-            mtime=_now(),
+            mtime=now(),
             description=self._meta.description,
             headers=self._meta.headers,
             metadata=self._meta.metadata,
