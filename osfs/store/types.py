@@ -214,3 +214,18 @@ class AccountUsage:
     max_memory: int
     streams: int
     max_streams: int
+
+
+@dataclass(frozen=True)
+class StoreCounters:
+    """Read-path counters of a store, for ``osfs status`` and /metrics (zeros where not kept)."""
+
+    cache_hits: int = 0
+    chunk_fetches: int = 0
+    cache_bytes: int = 0
+    cache_limit: int = 0
+    verified: int = 0
+    digest_failures: int = 0
+    disk_hits: int = 0
+    disk_cache_bytes: int = 0
+    disk_cache_limit: int = 0

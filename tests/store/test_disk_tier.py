@@ -31,7 +31,7 @@ async def _read_all(store: NatsStore, bucket: str, name: str, piece: int = 100_0
 
 async def _settle_disk(store: NatsStore) -> None:
     """Wait until every chunk of DATA is written to the disk cache (in the background)."""
-    disk = store._core.reader.disk
+    disk = store._disk
     with trio.fail_after(20):
         while disk.bytes < len(DATA):
             await trio.sleep(0.02)

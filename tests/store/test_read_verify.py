@@ -122,7 +122,7 @@ def test_sequential_reader_of_a_good_version_is_verified(nats_store: StoreRunner
             assert got == data
         assert store.stats.verified == 1  # the second pass found everything hashed already
         assert store.stats.digest_failures == 0
-        assert len(store._core.reader.verifier) == 0
+        assert len(store._reader.verifier) == 0
 
     nats_store(read)
 
@@ -238,7 +238,7 @@ def test_cursor_table_stays_bounded(nats_store: StoreRunner) -> None:
             await store.put(nats_store.bucket, ObjectMeta(f"o{k}"), b, chunk_size=CS)
             for k, b in enumerate(blobs)
         ]
-        verifier = store._core.reader.verifier
+        verifier = store._reader.verifier
         for info, blob in zip(infos, blobs, strict=True):
             assert await store.read(info, 0, 10) == blob[:10]
             assert len(verifier) <= MAX_CURSORS
@@ -257,6 +257,13 @@ def test_cursor_table_stays_bounded(nats_store: StoreRunner) -> None:
 C = 100  # chunk size of the fake versions
 
 
+class _PeekableDict(dict):
+    """A dict as the chunk cache the verifier looks in."""
+
+    def peek(self, key: tuple[str, str, int]) -> bytes | None:
+        return self.get(key)
+
+
 class _Fake:
     """A version of ``chunks`` (``C`` bytes each but the last), a dict as its chunk cache,
     and a :class:`DigestVerifier` over them."""
@@ -265,11 +272,11 @@ class _Fake:
         self, chunks: list[bytes], digest: str | None = None, nuid: str = "NUID", size: int = C, **kw: Any
     ) -> None:
         self.chunks = chunks
-        self.cache: dict[tuple[str, str, int], bytes] = kw.pop("cache", {})
+        self.cache: _PeekableDict = kw.pop("cache", _PeekableDict())
         self.lock = kw.pop("lock", threading.Lock())
         verifier = kw.pop("verifier", None)
         if verifier is None:
-            verifier = DigestVerifier(self.lock, self.cache.get, max_cursors=4, max_given_up=2)
+            verifier = DigestVerifier(self.lock, max_cursors=4, max_given_up=2)
         self.verifier = verifier
         self.content = b"".join(chunks)
         if digest is None:
@@ -284,7 +291,7 @@ class _Fake:
     def serve(self, offset: int, n: int, data: bytes | None = None) -> Verdict | None:
         """Serve ``n`` bytes at ``offset`` (``data`` instead of the stored bytes if given)."""
         got = self.content[offset : offset + n] if data is None else data
-        return self.verifier.served(self.info, self.idx, offset, got)
+        return self.verifier.served(self.info, self.idx, offset, got, self.cache)
 
 
 _NOW = datetime.now(UTC)
@@ -357,8 +364,8 @@ def test_versions_without_a_readable_digest_are_not_checked(digest: str) -> None
 
 
 def test_cursors_given_up_and_bad_versions_are_bounded() -> None:
-    lock, cache = threading.Lock(), {}
-    v = DigestVerifier(lock, cache.get, max_cursors=4, max_given_up=2)
+    lock, cache = threading.Lock(), _PeekableDict()
+    v = DigestVerifier(lock, max_cursors=4, max_given_up=2)
     content = _chunks(3)
     fakes = [_Fake(content, nuid=f"N{k}", cache=cache, lock=lock, verifier=v) for k in range(10)]
     for k, f in enumerate(fakes):

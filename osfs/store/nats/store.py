@@ -40,12 +40,13 @@ from ..types import (
     BucketStatus,
     ObjectInfo,
     ObjectMeta,
+    StoreCounters,
 )
 from . import allocator
 from .conn import Conn
 from .core import Core
 from .loop import Bridge
-from .read.fetch import ReadStats
+from .read.fetch import ChunkReader, ReadStats
 from .read.get import get_whole
 from .sweep import sweep_orphans
 from .upload import UploadPipe
@@ -159,12 +160,21 @@ class NatsUpload(Upload):
 
 
 class NatsStore(ObjectStore):
-    """An :class:`ObjectStore` on a NATS server; build it with :meth:`connect`."""
+    """An :class:`ObjectStore` on a NATS server; build it with :meth:`connect`.
 
-    def __init__(self, bridge: Bridge, core: Core) -> None:
+    Its parts: the ``bridge`` to the asyncio loop; the ``core`` running on that loop (bucket
+    operations, the semantics, the meta consumers); the chunk ``reader``, whose serving API
+    (``read_cached``, ``check_served``, ``counters``: callable from this thread) serves
+    cached ranges and checks digests here while ``read`` and ``get_whole`` run on the loop;
+    and the ``disk`` cache, closed with the store.
+    """
+
+    def __init__(self, bridge: Bridge, core: Core, reader: ChunkReader, disk: DiskCache | None) -> None:
         self._bridge = bridge
         self._core = core
         self._sem = core.semantics
+        self._reader = reader
+        self._disk = disk
         self._closed = False
 
     @classmethod
@@ -191,33 +201,34 @@ class NatsStore(ObjectStore):
             if disk_cache is not None:
                 disk_cache.close()
             raise
-        return cls(bridge, core)
+        return cls(bridge, core, core.reader, disk_cache)
 
     # ----- introspection ----------------------------------------------------------------
+    def counters(self) -> StoreCounters:
+        return self._reader.counters()
+
     @property
     def stats(self) -> ReadStats:
         """Counters of the read path (index fast path vs scan, fetches, cache hits, read-ahead)."""
-        return self._core.reader.stats
+        return self._reader.stats
 
     @property
     def cache_bytes(self) -> int:
         """Bytes of chunk data in the cache now."""
-        return self._core.reader.cached_bytes()
+        return self._reader.counters().cache_bytes
 
     @property
     def cache_limit(self) -> int:
-        return int(self._core.reader.cache.maxsize)
+        return self._reader.counters().cache_limit
 
     @property
     def disk_cache_bytes(self) -> int:
         """Bytes of chunk data in the disk cache (0 without one)."""
-        disk = self._core.reader.disk
-        return disk.bytes if disk is not None else 0
+        return self._reader.counters().disk_cache_bytes
 
     @property
     def disk_cache_limit(self) -> int:
-        disk = self._core.reader.disk
-        return disk.limit if disk is not None else 0
+        return self._reader.counters().disk_cache_limit
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         if self._closed:
@@ -236,8 +247,8 @@ class NatsStore(ObjectStore):
             with suppress(BridgeClosed):
                 await self._bridge.run(self._core.close)
             await trio.to_thread.run_sync(self._bridge.close)
-            if self._core.reader.disk is not None:
-                self._core.reader.disk.close()
+            if self._disk is not None:
+                self._disk.close()
 
     # ----- buckets ---------------------------------------------------------------------
     async def bucket_names(self) -> list[str]:
@@ -333,13 +344,14 @@ class NatsStore(ObjectStore):
             return b""
         if self._closed:
             raise Unavailable("store is closed")
-        reader = self._core.reader
-        data = reader.read_cached(info, offset, length, readahead)
+        # served from memory on this thread when it can be, else one crossing to fetch;
+        # the digest check hashes here either way, off the loop
+        data = self._reader.read_cached(info, offset, length, readahead)
         if data is None:
-            data = await self._run(reader.read, info, offset, length, readahead)
+            data = await self._run(self._reader.read, info, offset, length, readahead)
         else:
             await trio.lowlevel.checkpoint()
-        reader.check_served(info, offset, data)  # hashed here, off the loop
+        self._reader.check_served(info, offset, data)
         return data
 
     def get(self, info: ObjectInfo) -> AsyncIterator[bytes]:
@@ -351,7 +363,7 @@ class NatsStore(ObjectStore):
         if self._closed:
             raise Unavailable("store is closed")
         try:
-            async with self._bridge.stream(get_whole, self._core.reader, info, buffer=GET_BUFFER) as groups:
+            async with self._bridge.stream(get_whole, self._reader, info, buffer=GET_BUFFER) as groups:
                 async for group in groups:
                     for block in group:
                         yield block

@@ -67,6 +67,14 @@ class ChunkCache(cachetools.LRUCache):
     bytes counted (dropping single chunks by key, as a sequential reader's drop-behind
     does, can leave the rest of one batch counted as less than it holds)."""
 
+    def peek(self, key: ChunkKey) -> Chunk | None:
+        """The cached chunk ``key`` or None, leaving the LRU order alone (caller holds the
+        reader's lock)."""
+        try:
+            return cachetools.Cache.__getitem__(self, key)
+        except KeyError:
+            return None
+
     def popitem(self) -> tuple[ChunkKey, Chunk]:
         key, value = super().popitem()
         land = landing_of(value)

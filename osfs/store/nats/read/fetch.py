@@ -72,7 +72,7 @@ import cachetools
 
 from ...disk_cache import ChunkKey, DiskCache
 from ...errors import Corrupt, NotFound, ObjectReplaced, StoreError, Unavailable
-from ...types import ObjectInfo
+from ...types import ObjectInfo, StoreCounters
 from .. import wire
 from ..conn import Conn, RawMsg
 from .cache import Chunk, ChunkCache, Landing, assemble
@@ -108,7 +108,16 @@ class ReadStats:
 
 
 class ChunkReader:
-    """Chunk indexes, cache and fetches for a :class:`Conn` (asyncio side)."""
+    """Chunk indexes, cache and fetches for a :class:`Conn`.
+
+    Its API, by thread: on the asyncio loop, ``read``, ``index``, ``chunk``, ``observe``,
+    ``gone``, ``close`` (and the whole-object get of :mod:`.get` over them); on the thread
+    that serves reads (the store's trio thread), ``read_cached`` (a range from memory, or
+    None), ``check_served`` (the digest check of the bytes about to be served: the reader
+    hands the verifier the served bytes and its cache, the verifier never calls back) and
+    ``counters``; ``check_good`` and ``mark_bad`` on either. State shared between the two
+    threads is guarded by ``lock``.
+    """
 
     def __init__(
         self,
@@ -131,7 +140,7 @@ class ChunkReader:
         self._ahead_bytes = 0  # read-ahead in flight
         self._names: dict[tuple[str, str], str] = {}  # (bucket, name) -> nuid of an index
         self._reread_meta = reread_meta
-        self.verifier = DigestVerifier(self.lock, self._peek_locked)
+        self.verifier = DigestVerifier(self.lock)
 
     # ----- cache (shared with the trio thread, always under the lock) ----------------------
     def _cache_put(self, key: ChunkKey, data: Chunk) -> None:
@@ -150,16 +159,26 @@ class ChunkReader:
         with self.lock:
             return key in self.cache
 
-    def _peek_locked(self, key: ChunkKey) -> Chunk | None:
-        """A cached chunk or None, leaving the LRU order and the stats alone (lock held)."""
-        try:
-            return cachetools.Cache.__getitem__(self.cache, key)
-        except KeyError:
-            return None
-
     def cached_bytes(self) -> int:
         with self.lock:
             return int(self.cache.currsize)
+
+    def counters(self) -> StoreCounters:
+        """The read path's counters, the cache's and the disk tier's sizes; any thread."""
+        disk = self.disk
+        with self.lock:
+            s = self.stats
+            return StoreCounters(
+                cache_hits=s.cache_hits,
+                chunk_fetches=s.chunk_fetches,
+                cache_bytes=int(self.cache.currsize),
+                cache_limit=int(self.cache.maxsize),
+                verified=s.verified,
+                digest_failures=s.digest_failures,
+                disk_hits=s.disk_hits,
+                disk_cache_bytes=disk.bytes if disk is not None else 0,
+                disk_cache_limit=disk.limit if disk is not None else 0,
+            )
 
     def read_cached(self, info: ObjectInfo, offset: int, length: int, readahead: int) -> Chunk | None:
         """``read`` served from memory without waiting on the loop, or None (cross then).
@@ -465,7 +484,7 @@ class ChunkReader:
             return
         with self.lock:
             idx = self._indexes.get((info.bucket, info.nuid))
-        verdict = None if idx is None else self.verifier.served(info, idx, offset, data)
+        verdict = None if idx is None else self.verifier.served(info, idx, offset, data, self.cache)
         if verdict is Verdict.MATCH:
             with self.lock:
                 self.stats.verified += 1

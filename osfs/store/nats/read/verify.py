@@ -12,7 +12,7 @@ which receives and parses every byte and is the busier thread of a sequential re
 (hashlib releases the GIL, so the loop goes on receiving while the reader hashes).
 
 Contract (``ChunkReader.check_served`` calls :meth:`DigestVerifier.served` with every range
-a read returns):
+a read returns, and the reader's chunk cache):
 
 * A version ``(bucket, nuid)`` has at most one *cursor*: how many bytes from its start
   have been hashed, and a SHA-256 state. At most ``max_cursors`` exist; the least recently
@@ -36,10 +36,10 @@ a read returns):
 
 Threads: every method is called holding the reader's lock (``lock``, given at
 construction), except :meth:`served`, which takes it itself to pick what to hash and
-hashes without it; the ``cached`` function it is given reads the cache assuming the lock
-is held. One range of a version is hashed at a time: a call that finds the version's
-cursor busy leaves its range to the cache (the busy call's next pass, or the next range
-served, hashes it from there).
+hashes without it. The verifier never calls back into the reader: :meth:`served` is given
+the chunk cache to look in (``cache.peek``, under the lock). One range of a version is
+hashed at a time: a call that finds the version's cursor busy leaves its range to the
+cache (the busy call's next pass, or the next range served, hashes it from there).
 """
 
 from __future__ import annotations
@@ -48,9 +48,8 @@ import collections
 import enum
 import hashlib
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ...disk_cache import ChunkKey
 from ...errors import Corrupt
@@ -69,6 +68,14 @@ MAX_GOOD = 4096
 
 VersionKey = tuple[str, str]  # (bucket, nuid)
 Buffer = bytes | bytearray | memoryview
+
+
+class PeekableCache(Protocol):
+    """The chunk cache as the verifier looks at it."""
+
+    def peek(self, key: ChunkKey) -> Buffer | None:
+        """The cached chunk ``key`` or None, leaving the LRU order alone (lock held)."""
+        ...
 
 
 class Verdict(enum.Enum):
@@ -91,22 +98,16 @@ class _Cursor:
 
 
 class DigestVerifier:
-    """Sequential SHA-256 cursors over the bytes served from versions.
-
-    ``cached(key)`` returns a cached chunk or None without touching the cache's LRU order;
-    it is called with ``lock`` held.
-    """
+    """Sequential SHA-256 cursors over the bytes served from versions."""
 
     def __init__(
         self,
         lock: threading.Lock,
-        cached: Callable[[ChunkKey], Buffer | None],
         *,
         max_cursors: int = MAX_CURSORS,
         max_given_up: int = MAX_GIVEN_UP,
     ) -> None:
         self._lock = lock
-        self._cached = cached
         self._max_cursors = max(1, max_cursors)
         self._max_given_up = max(1, max_given_up)
         self._cursors: collections.OrderedDict[VersionKey, _Cursor] = collections.OrderedDict()
@@ -120,9 +121,13 @@ class DigestVerifier:
         """Cursors in progress."""
         return len(self._cursors)
 
-    def served(self, info: ObjectInfo, idx: ChunkIndex, offset: int, data: Buffer) -> Verdict | None:
+    def served(
+        self, info: ObjectInfo, idx: ChunkIndex, offset: int, data: Buffer, cache: PeekableCache
+    ) -> Verdict | None:
         """Bytes ``[offset, offset + len(data))`` of ``info``'s version (indexed by ``idx``)
-        were served. Returns the verdict when this completed the version's check, else None.
+        were served; ``cache`` holds the chunks fetched so far (looked at under the lock,
+        its LRU order untouched). Returns the verdict when this completed the version's
+        check, else None.
 
         Takes the lock to pick what to hash, and hashes without it.
         """
@@ -131,7 +136,7 @@ class DigestVerifier:
         with self._lock:
             cur = self._cursors.get(key)
             if cur is None:
-                cur = self._start(info, key, offset)
+                cur = self._start(info, key, offset, cache)
                 if cur is None:
                     return None
             else:
@@ -147,7 +152,7 @@ class DigestVerifier:
                     if self._cursors.get(key) is not cur:  # forgotten or pushed out meanwhile
                         return None
                     cur.pos = pos
-                    pieces, pos = self._plan(info, idx, pos, cur.served_to, offset, end, data)
+                    pieces, pos = self._plan(info, idx, pos, cur.served_to, offset, end, data, cache)
                     if not pieces:
                         break
                 for piece in pieces:  # without the lock: hashlib releases the GIL too
@@ -164,7 +169,15 @@ class DigestVerifier:
             cur.busy = False
 
     def _plan(
-        self, info: ObjectInfo, idx: ChunkIndex, pos: int, limit: int, offset: int, end: int, data: Buffer
+        self,
+        info: ObjectInfo,
+        idx: ChunkIndex,
+        pos: int,
+        limit: int,
+        offset: int,
+        end: int,
+        data: Buffer,
+        cache: PeekableCache,
     ) -> tuple[list[Buffer], int]:
         """What to hash from ``pos`` towards ``limit``: cached chunks, the served bytes where
         they start at or before ``pos``, cached chunks after them; and the position after
@@ -176,7 +189,7 @@ class DigestVerifier:
                 pos = end
                 continue
             i = idx.chunk_at(pos)
-            chunk = self._cached((info.bucket, info.nuid, i))
+            chunk = cache.peek((info.bucket, info.nuid, i))
             if chunk is None or len(chunk) != idx.end(i) - idx.start(i):
                 break
             pieces.append(memoryview(chunk)[pos - idx.start(i) :])
@@ -201,13 +214,13 @@ class DigestVerifier:
         """Drop the cursor of a version nobody will read any more (replaced or deleted)."""
         self._cursors.pop((bucket, nuid), None)
 
-    def _start(self, info: ObjectInfo, key: VersionKey, offset: int) -> _Cursor | None:
+    def _start(self, info: ObjectInfo, key: VersionKey, offset: int, cache: PeekableCache) -> _Cursor | None:
         if info.size <= 0 or not info.digest or key in self._bad:
             return None
         if key in self._good:
             self._good.move_to_end(key)
             return None
-        if offset != 0 and (key in self._given_up or self._cached((info.bucket, info.nuid, 0)) is None):
+        if offset != 0 and (key in self._given_up or cache.peek((info.bucket, info.nuid, 0)) is None):
             return None
         expected = wire.decode_digest(info.digest)
         if expected is None:
