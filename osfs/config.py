@@ -11,29 +11,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .store.nats.options import ConnectOptions
 from .store.types import DEFAULT_CHUNK_SIZE
-
-
-@dataclass(frozen=True)
-class ConnectOptions:
-    """How to reach NATS. ``servers`` empty means: start the embedded server.
-
-    Secrets are never held as command-line text: ``token``/``password`` are read from files
-    (or the environment) by the CLI before this is built.
-    """
-
-    servers: tuple[str, ...] = ()
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
-    creds_file: str | None = None
-    nkey_seed_file: str | None = None
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    connect_timeout: float = 5.0
-    request_timeout: float = 10.0
-    name: str = "osfs"
 
 
 @dataclass(frozen=True)

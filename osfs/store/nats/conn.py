@@ -40,7 +40,6 @@ import nats.js.api
 import nats.js.errors
 from nats.aio.msg import Msg
 
-from ...config import ConnectOptions
 from ..errors import (
     BucketNotFound,
     Conflict,
@@ -55,6 +54,7 @@ from ..errors import (
 from . import client as nats_client
 from . import parse as nats_parse
 from . import wire
+from .options import ConnectOptions
 from .read.cache import Landing
 
 log = logging.getLogger(__name__)

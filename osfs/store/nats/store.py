@@ -27,7 +27,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 
 import trio
 
-from ...config import ConnectOptions
 from ..base import ObjectStore, Upload
 from ..bridge import BridgeClosed, Call
 from ..disk_cache import DiskCache
@@ -46,6 +45,7 @@ from . import allocator
 from .conn import Conn
 from .core import Core
 from .loop import Bridge
+from .options import ConnectOptions
 from .read.fetch import ChunkReader, ReadStats
 from .read.get import get_whole
 from .sweep import sweep_orphans
