@@ -44,6 +44,8 @@ def test_four_mib_of_small_writes_cross_once_per_mib(nats_store: StoreRunner) ->
 
 
 def test_one_mib_writes_return_before_the_asyncio_side_has_the_data(nats_store: StoreRunner) -> None:
+    """A write returns while its hand-off is still held on the asyncio side, and at most
+    one hand-off is in flight: the next write waits until the previous one has finished."""
     b = nats_store.bucket
     data = os.urandom(3 * MiB)
 
@@ -52,15 +54,25 @@ def test_one_mib_writes_return_before_the_asyncio_side_has_the_data(nats_store: 
         up = await store.begin_put(b, ObjectMeta("gated"), chunk_size=128 * KiB)
         pipe = up._pipe
         gate = threading.Event()  # set on the trio side, waited for on the asyncio side
+        first_done = threading.Event()  # the first hand-off has finished on the asyncio side
         write_blocks = pipe.write_blocks
         entered: list[int] = []
+        in_flight = [0, 0]  # hand-offs running now, the most ever running at once
 
         async def gated(blocks: list[bytes]) -> None:
-            entered.append(sum(len(x) for x in blocks))
-            if len(entered) == 1:  # hold the first hand-off on the asyncio side
-                while not gate.is_set():
-                    await asyncio.sleep(0.005)
-            await write_blocks(blocks)
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight[1], in_flight[0])
+            try:
+                entered.append(sum(len(x) for x in blocks))
+                first = len(entered) == 1
+                if first:  # hold the first hand-off on the asyncio side
+                    while not gate.is_set():
+                        await asyncio.sleep(0.005)
+                await write_blocks(blocks)
+                if first:
+                    first_done.set()
+            finally:
+                in_flight[0] -= 1
 
         pipe.write_blocks = gated
         # the first MiB is handed over and the write returns while the asyncio side holds it
@@ -74,13 +86,15 @@ def test_one_mib_writes_return_before_the_asyncio_side_has_the_data(nats_store: 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_open_soon, gate)
             await up.write(data[MiB : 2 * MiB])
-        assert gate.is_set()  # the second write returned only once the first hand-off was free
+            # checked when the write returns, not after the nursery (which waits for the gate)
+            assert first_done.is_set(), "the second hand-off started while the first was in flight"
         with trio.fail_after(10):
             while len(entered) < 2:
                 await trio.sleep(0.005)
         assert entered == [MiB, MiB]
         await up.write(data[2 * MiB :])
         info = await up.commit()
+        assert in_flight[1] == 1, f"{in_flight[1]} hand-offs were in flight at once"
         assert info.size == len(data)
         assert await store.read(info, MiB - 5, 10) == data[MiB - 5 : MiB + 5]
 
