@@ -1,5 +1,6 @@
-"""Calls started on the bridge without waiting (``Bridge.start_call``), the crossing counter,
-and a stream's hand-overs of items that arrive together."""
+"""Calls started on the bridge without waiting (``Bridge.start_call``) or in a worker thread
+(``call_in_thread``), the crossing counter, and a stream's hand-overs of items that arrive
+together."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 
-from osfs.store.bridge import BridgeClosed, Call
+from osfs.store.bridge import BridgeClosed, Call, call_in_thread
 from osfs.store.nats.loop import Bridge
 
 
@@ -177,5 +178,32 @@ def test_a_calls_result_is_freed_without_waiting_for_a_gc_pass(bridge: Bridge) -
             assert await freed(weakref.ref(await bridge.start_call(make).result()))
         finally:
             gc.enable()
+
+    trio.run(main)
+
+
+def test_call_in_thread_runs_while_trio_goes_on_and_raises_its_error_later() -> None:
+    gate = threading.Event()
+    threads: list[str] = []
+
+    def work(x: int) -> int:
+        threads.append(threading.current_thread().name)
+        gate.wait(10)
+        return x + 1
+
+    def broken() -> None:
+        raise OSError("simulated disk failure")
+
+    async def main() -> None:
+        call = call_in_thread(lambda: work(41))
+        await trio.sleep(0.01)
+        assert not call.done()  # trio got on with other work meanwhile
+        gate.set()
+        assert await call.result() == 42
+        assert await call.result() == 42  # taken again: the same outcome, no waiting
+        assert threads and threads[0] != threading.current_thread().name
+        failing = call_in_thread(broken)
+        with pytest.raises(OSError, match="simulated"):
+            await failing.result()
 
     trio.run(main)
