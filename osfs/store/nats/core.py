@@ -33,7 +33,9 @@ COUNT_LIMIT = 10_000
 
 
 class Core:
-    """Every store operation as an asyncio coroutine; see the module docstring."""
+    """The store's parts on the asyncio loop, and its bucket operations and puts as
+    coroutines; see the module docstring. ``semantics`` runs the meta operations,
+    ``consumers`` the watches, ``reader`` the reads."""
 
     def __init__(self, conn: Conn, cache_size: int, disk: DiskCache | None = None) -> None:
         self.conn = conn
@@ -41,13 +43,11 @@ class Core:
         self.consumers = MetaConsumers(conn, self.reader.observe)
         self.metas = NatsMetaStream(conn, self.consumers, self.reader.observe)
         self.semantics = Semantics(self.metas)
-        self.closed = False
 
     async def _last_meta(self, bucket: str, name: str) -> ObjectInfo | None:
         return await self.metas.last_meta(bucket, name)
 
     async def close(self) -> None:
-        self.closed = True
         await self.reader.close()
         await self.conn.close()
 
