@@ -40,11 +40,6 @@ class FsError(Exception):
         self.errno = err
 
 
-def errno_of(exc: se.StoreError) -> int:
-    """The errno the table gives for a store error."""
-    return _lookup(exc)[0]
-
-
 def _lookup(exc: se.StoreError) -> tuple[int, int]:
     for cls in type(exc).__mro__:
         entry = ERRNO_TABLE.get(cls)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 
-from .types import AccountUsage, BucketConfig, BucketStatus, ObjectInfo, ObjectMeta
+from .types import AccountUsage, BucketConfig, BucketStatus, ObjectInfo, ObjectMeta, StoreCounters
 
 
 class Upload(ABC):
@@ -217,3 +217,8 @@ class ObjectStore(ABC):
         ``older_than`` seconds ago (an upload in progress, of any client, is younger than
         that). ``Sealed`` for a sealed or mirror bucket; ``ValueError`` if ``older_than`` < 0.
         """
+
+    # ----- introspection ---------------------------------------------------------------
+    def counters(self) -> StoreCounters:
+        """Read-path counters (zeros for stores that keep none)."""
+        return StoreCounters()

@@ -214,3 +214,25 @@ class AccountUsage:
     max_memory: int
     streams: int
     max_streams: int
+
+
+@dataclass(frozen=True)
+class StoreCounters:
+    """Read-path counters of a store since it opened (all zero for stores that keep none).
+
+    ``cache_hits``/``chunk_fetches``: chunk reads served from the memory cache / fetched
+    from the server; ``cache_bytes``/``cache_limit``: chunk data in the memory cache and its
+    bound; ``verified``/``digest_failures``: versions read in order whose digest matched /
+    did not match; ``disk_hits``, ``disk_cache_bytes``, ``disk_cache_limit``: the same for
+    the disk cache (0 without one).
+    """
+
+    cache_hits: int = 0
+    chunk_fetches: int = 0
+    cache_bytes: int = 0
+    cache_limit: int = 0
+    verified: int = 0
+    digest_failures: int = 0
+    disk_hits: int = 0
+    disk_cache_bytes: int = 0
+    disk_cache_limit: int = 0
