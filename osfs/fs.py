@@ -4,7 +4,8 @@
 
 * :attr:`~Filesystem.inodes` (:mod:`osfs.inodes`): inode numbers and lookup counts;
 * :attr:`~Filesystem.views` (:mod:`osfs.views`): the live meta of every visited bucket;
-* :attr:`~Filesystem.files` (:mod:`osfs.openfiles`): handles, writers, publishing;
+* :attr:`~Filesystem.files` (:mod:`osfs.openfiles`): file handles, writers, publishing;
+* :attr:`~Filesystem.listings` (:mod:`osfs.listings`): directory handles;
 * :attr:`~Filesystem.names` (:mod:`osfs.namespace`): mkdir, rmdir, unlink, rename, buckets;
 * :attr:`~Filesystem.links` (:mod:`osfs.links`): symlinks as object links;
 * :attr:`~Filesystem.xattrs` (:mod:`osfs.xattrs`): extended attributes.
@@ -49,6 +50,7 @@ from .errors import FsError, fail, from_store
 from .handles import Attr, DirEntry, Invalidation, OpenReply, StatFs
 from .inodes import ROOT_INODE, TOP, InodeTable, Key, is_top
 from .links import Links
+from .listings import Listings
 from .names import Node, Tree, bad_new_name, join, parent_of
 from .namespace import Namespace
 from .openfiles import OpenFiles
@@ -76,6 +78,7 @@ class Filesystem:
         self._started_ns = time.time_ns()
         self.views = Views(store, options, self._on_remote_change)
         self.files = OpenFiles(store, options, self.inodes, self.views)
+        self.listings = Listings(self.inodes)
         self.names = Namespace(store, options, self.inodes, self.views, self.files)
         self.links = Links(store, options, self.views, self.files)
         self.xattrs = Xattrs(store, options, self.inodes, self.views, self.files)
@@ -103,6 +106,7 @@ class Filesystem:
     async def close(self) -> None:
         """Discard spool files; stop using the store."""
         await self.files.close()
+        self.listings.close()
 
     # ----- remote changes ------------------------------------------------------------------
     def _on_remote_change(self, bucket: str, name: str) -> None:
@@ -312,15 +316,15 @@ class Filesystem:
                 ckey = (key[0], child.path)
                 cino = self.inodes.ino_for(ckey)
                 entries.append((name, ckey, self._attr(cino, child, tree)))
-        return self.files.open_dir(ino, entries)
+        return self.listings.open(ino, entries)
 
     def readdir(self, fh: int, offset: int) -> list[DirEntry]:
         """Entries of the snapshot from cookie ``offset`` on (0 = the start)."""
-        return self.files.readdir(fh, offset)
+        return self.listings.read(fh, offset)
 
     def releasedir(self, fh: int) -> None:
         """Close a listing; inodes it allocated that the kernel never took are freed."""
-        self.files.release_dir(fh)
+        self.listings.release(fh)
 
     # ----- names ---------------------------------------------------------------------------
     def _writable_dir(self, parent: int, name: str, op: str) -> Key:

@@ -1,6 +1,6 @@
-"""Open files and directories of the filesystem: handles, writers, and publishing.
+"""Open files of the filesystem: handles, writers, and publishing.
 
-:class:`OpenFiles` owns every handle (file and directory, numbered by one counter), the
+:class:`OpenFiles` owns every file handle (directory handles are in :mod:`osfs.listings`), the
 :class:`~osfs.writeback.Writer` of each file open for writing (with its lock and the count
 of its write handles), the last version (nuid) each inode was opened at, and the versions
 kept for *orphans* (inodes whose name was unlinked or replaced while the kernel held them).
@@ -40,12 +40,12 @@ import trio
 from .attrs import mode_meta, without_mtime
 from .config import FsOptions
 from .errors import FsError, fail, from_store
-from .handles import Attr, DirEntry, DirHandle, FileHandle, OpenReply
+from .handles import FileHandle, OpenReply
 from .inodes import InodeTable, Key
 from .names import Node
 from .readahead import ReadAhead
 from .store.base import ObjectStore
-from .store.errors import NotFound, ObjectReplaced, StoreError
+from .store.errors import ObjectReplaced, StoreError
 from .store.types import ObjectInfo, ObjectMeta
 from .views import Views
 from .writeback import Writer
@@ -76,7 +76,7 @@ class OpenFiles:
         self.views = views
         #: Files published by this mount (commits that made a new version).
         self.published = 0
-        self._handles: dict[int, FileHandle | DirHandle] = {}
+        self._handles: dict[int, FileHandle] = {}
         self._fhs = itertools.count(1)
         self._writers: dict[int, Writer] = {}
         self._writer_locks: dict[int, trio.Lock] = {}
@@ -89,12 +89,8 @@ class OpenFiles:
     # ----- what other parts ask ------------------------------------------------------------
     @property
     def in_flight(self) -> int:
-        """Files with data not yet published (open for writing and changed, or committing)."""
-        return sum(1 for w in self._writers.values() if w.dirty and not w.unlinked)
-
-    @property
-    def writer_count(self) -> int:
-        """Files that have a writer (open for writing, or publishing at their last close)."""
+        """Files that have a writer: open for writing (whatever a ``flush`` already
+        published may change again), or publishing at their last ``release``."""
         return len(self._writers)
 
     def writer(self, ino: int) -> Writer | None:
@@ -183,7 +179,7 @@ class OpenFiles:
                 raise FsError(errno.ELOOP)
             if writable and self.options.read_only:
                 raise fail(errno.EROFS, "open", key[1], "read-only mount")
-            info = await self._fresh_info(key, node)
+            info = await self.views.current_info(key, node)
             if self.inodes.key_of(ino) == key:
                 break
         else:
@@ -195,28 +191,6 @@ class OpenFiles:
             await self._writer(ino, key, node, truncate=True)
             keep_cache = False
         return OpenReply(self._new_handle(ino, writable, bool(flags & os.O_APPEND), info), keep_cache)
-
-    async def _fresh_info(self, key: Key, node: Node) -> ObjectInfo | None:
-        """The latest meta of a stored file (None for a file not stored yet).
-
-        While the bucket's watch is live the cached meta is current (within the watch's
-        latency; a read that finds it replaced before serving anything re-reads it), so
-        no request is made; otherwise it is fetched.
-        """
-        if node.info is None or not node.info.nuid:
-            return None
-        view = self.views.view(key[0])
-        if view.watching:
-            return node.info
-        try:
-            info = await self.store.info(key[0], node.info.name)
-        except NotFound:
-            self.views.view(key[0]).remove(node.info.name)
-            raise FsError(errno.ENOENT) from None
-        except StoreError as e:
-            raise from_store(e, "open", f"{key[0]}/{node.info.name}") from None
-        self.views.view(key[0]).apply(info)
-        return info
 
     async def create(self, key: Key, flags: int, mode: int) -> tuple[OpenReply, int, Node]:
         """Create and open a new file at ``key`` (whose parent exists and name is free);
@@ -327,7 +301,7 @@ class OpenFiles:
                 own = current is not None and current.nuid == self._last_nuid.get(h.ino)
                 if h.served and not own:
                     raise from_store(e, "read", f"{h.info.bucket}/{h.info.name}") from None
-                fresh = current or await self._reread(h.info)
+                fresh = current or await self.views.reread(h.info, "read")
                 if not own and fresh.size != h.info.size:
                     # the kernel sized this inode from the old version: serving the new
                     # one would cut or pad it
@@ -337,15 +311,6 @@ class OpenFiles:
             except StoreError as e:
                 raise from_store(e, "read", f"{h.info.bucket}/{h.info.name}") from None
         raise FsError(errno.ESTALE)
-
-    async def _reread(self, info: ObjectInfo) -> ObjectInfo:
-        """The current meta behind a version that turned out to be replaced."""
-        try:
-            current = await self.store.info(info.bucket, info.name)
-        except StoreError as e:
-            raise from_store(e, "read", f"{info.bucket}/{info.name}") from None
-        self.views.view(info.bucket).apply(current)
-        return current
 
     async def write(self, fh: int, offset: int, data: bytes) -> int:
         """Write ``data`` at ``offset`` (at the end for an ``O_APPEND`` handle)."""
@@ -546,35 +511,3 @@ class OpenFiles:
             except StoreError as e:
                 raise from_store(e, "setattr", f"{key[0]}/{obj}") from None
             view.apply(info)
-
-    # ----- directories ---------------------------------------------------------------------
-    def open_dir(self, ino: int, entries: list[tuple[str, Key, Attr]]) -> int:
-        """A handle on the listing ``entries`` (sorted, taken now) of directory ``ino``."""
-        fh = next(self._fhs)
-        self._handles[fh] = DirHandle(fh, ino, entries)
-        self.inodes.open(ino)
-        return fh
-
-    def readdir(self, fh: int, offset: int) -> list[DirEntry]:
-        """Entries of the snapshot from cookie ``offset`` on (0 = the start)."""
-        handle = self._handles.get(fh)
-        if not isinstance(handle, DirHandle):
-            raise FsError(errno.EBADF)
-        out = []
-        for i in range(offset, len(handle.entries)):
-            name, key, attr = handle.entries[i]
-            ino = self.inodes.ino_for(key)
-            if ino != attr.ino:
-                attr = replace(attr, ino=ino)
-            out.append(DirEntry(name, attr, i + 1))
-        return out
-
-    def release_dir(self, fh: int) -> None:
-        """Close a listing; inodes it allocated that the kernel never took are freed."""
-        handle = self._handles.pop(fh, None)
-        if isinstance(handle, DirHandle):
-            for _, key, _ in handle.entries:
-                ino = self.inodes.find(key)
-                if ino is not None:
-                    self.inodes.drop_if_unused(ino)
-            self.inodes.close(handle.ino)

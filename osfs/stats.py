@@ -2,8 +2,8 @@
 
 * :class:`Counters` are the FUSE adapter's totals (bytes read and written through the
   mount, failed requests), counted where requests are translated (:mod:`osfs.fuse_ops`).
-* :func:`snapshot` joins them with the public counters of the core (files published, open
-  files with unpublished data: :class:`osfs.openfiles.OpenFiles`) and of the store
+* :func:`snapshot` joins them with the public counters of the core (files published, files
+  open for writing: :class:`osfs.openfiles.OpenFiles`) and of the store
   (:meth:`osfs.store.base.ObjectStore.counters`) into one JSON-able dict. The adapter
   answers it as the read-only extended attribute ``user.osfs.stats`` (:data:`STATS_XATTR`)
   on the mount's root, which ``osfs status MOUNTPOINT`` prints.
@@ -75,7 +75,7 @@ class Uploads(Protocol):
 
     @property
     def in_flight(self) -> int:
-        """Open files with data not yet published."""
+        """Files open for writing, or publishing at their last close."""
         ...
 
 
@@ -96,7 +96,8 @@ def snapshot(counters: Counters, uploads: Uploads, store: ObjectStore) -> dict[s
     """The mount's numbers as a JSON-able dict.
 
     Keys: ``uptime_s``, ``bytes_read``, ``bytes_written``, ``reads``, ``writes``,
-    ``uploads`` (files published), ``uploads_in_flight`` (open files with unpublished data),
+    ``uploads`` (files published), ``uploads_in_flight`` (files open for writing or still
+    publishing),
     ``errors`` (failed requests), ``last_error``, ``cache_hits``, ``chunk_fetches``,
     ``cache_hit_rate`` (0..1, null before the first read), ``cache_bytes``, ``cache_limit``,
     ``digests_verified`` / ``digest_failures`` (versions read in order whose SHA-256 digest

@@ -45,7 +45,7 @@ from .errors import FsError, from_store
 from .inodes import Key, is_top
 from .names import Node, Tree, build_tree
 from .store.base import ObjectStore
-from .store.errors import BucketNotFound, StoreError
+from .store.errors import BucketNotFound, NotFound, StoreError
 from .store.types import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -347,6 +347,38 @@ class Views:
         if node is None:
             raise FsError(errno.ENOENT)
         return node, tree
+
+    async def current_info(self, key: Key, node: Node) -> ObjectInfo | None:
+        """The latest meta of the stored file ``node`` at ``key`` (None for a file not
+        stored yet; ``ENOENT`` when it is gone).
+
+        While the bucket's watch is live the cached meta is current (within the watch's
+        latency; a read that finds it replaced before serving anything re-reads it), so
+        no request is made; otherwise it is fetched.
+        """
+        if node.info is None or not node.info.nuid:
+            return None
+        view = self.view(key[0])
+        if view.watching:
+            return node.info
+        try:
+            info = await self.store.info(key[0], node.info.name)
+        except NotFound:
+            self.view(key[0]).remove(node.info.name)
+            raise FsError(errno.ENOENT) from None
+        except StoreError as e:
+            raise from_store(e, "open", f"{key[0]}/{node.info.name}") from None
+        self.view(key[0]).apply(info)
+        return info
+
+    async def reread(self, info: ObjectInfo, op: str) -> ObjectInfo:
+        """The current meta behind a version that turned out to be replaced."""
+        try:
+            current = await self.store.info(info.bucket, info.name)
+        except StoreError as e:
+            raise from_store(e, op, f"{info.bucket}/{info.name}") from None
+        self.view(info.bucket).apply(current)
+        return current
 
     async def bucket_names(self, fresh: bool = False) -> list[str]:
         """The account's bucket names, reused for :data:`BUCKET_LIST_TTL` unless ``fresh``."""

@@ -167,7 +167,7 @@ def test_truncate(run_fs) -> None:
         assert (await store.info("b", "f")).size == 0
         await fs.setattr(ino, size=6)
         assert await read_file(fs, "b/f") == b"\0" * 6
-        assert fs.files.writer_count == 0
+        assert fs.files.in_flight == 0
 
     run_fs(body)
 
