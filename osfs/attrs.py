@@ -52,9 +52,7 @@ def mode_meta(mode: int, base: int, umask: int) -> dict[str, str]:
     return {} if perm == base & ~umask else {META_MODE: f"{perm:o}"}
 
 
-def changes_of(
-    *, mode: int | None, uid: int | None, gid: int | None, mtime_ns: int | None
-) -> dict[str, str]:
+def changes_of(*, mode: int | None, uid: int | None, gid: int | None, mtime_ns: int | None) -> dict[str, str]:
     """The metadata entries that record a ``chmod``/``chown``/``touch`` (None: unchanged)."""
     changes: dict[str, str] = {}
     if mode is not None:

@@ -41,7 +41,7 @@ _STATS_XATTR_B = os.fsencode(STATS_XATTR)
 
 def _translated(fn: F) -> F:
     """Run a handler of :class:`FuseOps`, turning core errors into ``FUSEError``, and count
-    the outcome (:meth:`FuseOps._counted`)."""
+    the outcome in the adapter's :class:`~osfs.stats.Counters`."""
     op = fn.__name__.lstrip("_")
 
     @functools.wraps(fn)
@@ -58,7 +58,7 @@ def _translated(fn: F) -> F:
             log.exception("%s failed", op)
             self.counters.failed(op, errno.EIO)
             raise pyfuse3.FUSEError(errno.EIO) from None
-        self._counted(op, result)
+        self.counters.answered(op, result)
         return result
 
     return wrapper  # type: ignore[return-value]
@@ -80,13 +80,6 @@ class FuseOps(pyfuse3.Operations):
         return snapshot(self.counters, self.fs.files, self.fs.store)
 
     # ----- helpers -------------------------------------------------------------------------
-    def _counted(self, op: str, result: Any) -> None:
-        """Count a request ``op`` that succeeded with ``result``."""
-        if op == "read":
-            self.counters.read(len(result))
-        elif op == "write":
-            self.counters.wrote(result)
-
     def _entry(self, attr: Attr) -> pyfuse3.EntryAttributes:
         e = pyfuse3.EntryAttributes()
         e.st_ino = attr.ino

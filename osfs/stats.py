@@ -54,15 +54,15 @@ class Counters:
             self.errors += 1
             self.last_error = f"{op}: {errno.errorcode.get(err, err)}"
 
-    def read(self, size: int) -> None:
-        """A read request returned ``size`` bytes."""
-        self.reads += 1
-        self.bytes_read += size
-
-    def wrote(self, size: int) -> None:
-        """A write request accepted ``size`` bytes."""
-        self.writes += 1
-        self.bytes_written += size
+    def answered(self, op: str, result: Any) -> None:
+        """Request ``op`` succeeded with ``result``: reads count the bytes returned, writes
+        the bytes accepted; other requests are not counted."""
+        if op == "read":
+            self.reads += 1
+            self.bytes_read += len(result)
+        elif op == "write":
+            self.writes += 1
+            self.bytes_written += result
 
 
 class Uploads(Protocol):
