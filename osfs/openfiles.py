@@ -109,13 +109,13 @@ class OpenFiles:
     def held_info(self, ino: int) -> ObjectInfo | None:
         """The version an open handle of ``ino`` reads (None if no handle has one)."""
         for h in self._handles.values():
-            if isinstance(h, FileHandle) and h.ino == ino:
+            if h.ino == ino:
                 return h.info
         return None
 
     def has_handle(self, ino: int) -> bool:
         """True while a file handle of ``ino`` is open."""
-        return any(isinstance(h, FileHandle) and h.ino == ino for h in self._handles.values())
+        return any(h.ino == ino for h in self._handles.values())
 
     async def settle(self, key: Key) -> None:
         """Wait for an upload of ``key``'s file that is in flight (a ``release`` committing
@@ -216,7 +216,7 @@ class OpenFiles:
 
     def _file_handle(self, fh: int) -> FileHandle:
         handle = self._handles.get(fh)
-        if not isinstance(handle, FileHandle):
+        if handle is None:
             raise FsError(errno.EBADF)
         return handle
 
@@ -250,10 +250,7 @@ class OpenFiles:
         writer = self._writers.get(ino)
         if writer is not None:
             return writer
-        h = next(
-            (h for h in self._handles.values() if isinstance(h, FileHandle) and h.ino == ino and h.writable),
-            None,
-        )
+        h = next((h for h in self._handles.values() if h.ino == ino and h.writable), None)
         if h is None or h.info is None:
             raise FsError(errno.ENOENT)
         lock = self._writer_locks.setdefault(ino, trio.Lock())
@@ -357,9 +354,8 @@ class OpenFiles:
         store's error); the one place a commit becomes a shown, counted version."""
         if not writer.dirty or writer.unlinked:
             return
-        before = writer.committed
         info = await writer.commit()
-        if info is None or info is before:
+        if info is None:
             return
         self.published += 1
         view = self.views.view(writer.bucket)
@@ -367,7 +363,7 @@ class OpenFiles:
         view.apply(info)
         self._last_nuid[ino] = info.nuid
         for handle in self._handles.values():
-            if isinstance(handle, FileHandle) and handle.ino == ino:
+            if handle.ino == ino:
                 handle.info = info
 
     async def publish_pending(self, key: Key, op: str) -> None:
@@ -415,7 +411,7 @@ class OpenFiles:
             except StoreError as e:
                 err = from_store(e, "upload", f"{writer.bucket}/{writer.name}")
                 for other in self._handles.values():
-                    if isinstance(other, FileHandle) and other.ino == h.ino and other.writable:
+                    if other.ino == h.ino and other.writable:
                         other.error = err
                 raise err from None
         if h.error is not None:
@@ -425,7 +421,7 @@ class OpenFiles:
     async def release(self, fh: int) -> None:
         """Close a handle; the last writer publishes (errors only logged) and drops its spool."""
         h = self._handles.pop(fh, None)
-        if not isinstance(h, FileHandle):
+        if h is None:
             return
         try:
             if h.writable:

@@ -372,10 +372,11 @@ class Writer:
             self.refused = None
 
     async def commit(self) -> ObjectInfo | None:
-        """Publish the content if it changed since the last commit; return the new info."""
+        """Publish the content if it changed since the last commit; return the new info
+        (None when this call published nothing: no change, or the file was unlinked)."""
         async with self._lock:
             if not self.dirty or self.unlinked:
-                return self.committed
+                return None
             if self._upload is not None and self._upload_meta != self.meta:
                 await self._stop_stream("renamed or meta changed")
             try:
