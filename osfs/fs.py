@@ -6,7 +6,7 @@
 * :attr:`~Filesystem.views` (:mod:`osfs.views`): the live meta of every visited bucket;
 * :attr:`~Filesystem.files` (:mod:`osfs.openfiles`): file handles, writers, publishing;
 * :attr:`~Filesystem.listings` (:mod:`osfs.listings`): directory handles;
-* :attr:`~Filesystem.names` (:mod:`osfs.namespace`): mkdir, rmdir, unlink, rename, buckets;
+* :attr:`~Filesystem.namespace` (:mod:`osfs.namespace`): mkdir, rmdir, unlink, rename, buckets;
 * :attr:`~Filesystem.links` (:mod:`osfs.links`): symlinks as object links;
 * :attr:`~Filesystem.xattrs` (:mod:`osfs.xattrs`): extended attributes.
 
@@ -79,7 +79,7 @@ class Filesystem:
         self.views = Views(store, options, self._on_remote_change)
         self.files = OpenFiles(store, options, self.inodes, self.views)
         self.listings = Listings(self.inodes)
-        self.names = Namespace(store, options, self.inodes, self.views, self.files)
+        self.namespace = Namespace(store, options, self.inodes, self.views, self.files)
         self.links = Links(store, options, self.views, self.files)
         self.xattrs = Xattrs(store, options, self.inodes, self.views, self.files)
 
@@ -339,23 +339,23 @@ class Filesystem:
     async def mkdir(self, parent: int, name: str, mode: int) -> Attr:
         pkey = self._writable_dir(parent, name, "mkdir")
         if is_top(pkey):
-            await self.names.make_bucket(name)
+            await self.namespace.make_bucket(name)
             return await self.lookup(ROOT_INODE, name)
-        await self.names.mkdir(pkey, name, mode)
+        await self.namespace.mkdir(pkey, name, mode)
         return await self.lookup(parent, name)
 
     async def rmdir(self, parent: int, name: str) -> None:
         pkey = self._writable_dir(parent, name, "rmdir")
         if is_top(pkey):
-            await self.names.remove_bucket(name)
+            await self.namespace.remove_bucket(name)
         else:
-            await self.names.rmdir((pkey[0], join(pkey[1], name)))
+            await self.namespace.rmdir((pkey[0], join(pkey[1], name)))
 
     async def unlink(self, parent: int, name: str) -> None:
         pkey = self._writable_dir(parent, name, "unlink")
         if is_top(pkey):
             raise FsError(errno.EISDIR)
-        await self.names.unlink((pkey[0], join(pkey[1], name)))
+        await self.namespace.unlink((pkey[0], join(pkey[1], name)))
 
     async def rename(self, parent: int, name: str, new_parent: int, new_name: str, flags: int = 0) -> None:
         """Rename within a bucket (``EXDEV`` across buckets; see :mod:`osfs.namespace`).
@@ -372,7 +372,7 @@ class Filesystem:
         if pkey[0] != nkey[0]:
             raise FsError(errno.EXDEV)
         old_key, new_key = (pkey[0], join(pkey[1], name)), (nkey[0], join(nkey[1], new_name))
-        await self.names.rename(old_key, new_key, flags)
+        await self.namespace.rename(old_key, new_key, flags)
 
     async def symlink(self, parent: int, name: str, target: str) -> Attr:
         """An object link at ``name`` (see :mod:`osfs.links`)."""
