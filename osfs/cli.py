@@ -418,7 +418,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def status_main(mountpoint: str, as_json: bool) -> int:
     """``osfs status``: the mount's numbers, as a table or JSON."""
-    from .metrics import STATS_XATTR
+    from .stats import STATS_XATTR
 
     try:
         raw = os.getxattr(mountpoint, STATS_XATTR)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 ERRNO_TABLE: dict[type[se.StoreError], tuple[int, int]] = {
     se.NotFound: (errno.ENOENT, logging.DEBUG),
     se.BucketNotFound: (errno.ENOENT, logging.DEBUG),
+    se.NameTooLong: (errno.ENAMETOOLONG, logging.INFO),
     se.BadName: (errno.EINVAL, logging.INFO),
     se.TooLarge: (errno.EFBIG, logging.WARNING),
     se.NoSpace: (errno.ENOSPC, logging.WARNING),
@@ -38,11 +39,6 @@ class FsError(Exception):
     def __init__(self, err: int, message: str = "") -> None:
         super().__init__(message or errno.errorcode.get(err, str(err)))
         self.errno = err
-
-
-def errno_of(exc: se.StoreError) -> int:
-    """The errno the table gives for a store error."""
-    return _lookup(exc)[0]
 
 
 def _lookup(exc: se.StoreError) -> tuple[int, int]:

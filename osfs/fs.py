@@ -1,29 +1,31 @@
 """The filesystem core: FUSE-free operations on inodes, over an :class:`ObjectStore`.
 
-Layout: without ``FsOptions.bucket`` the root lists every bucket and ``mkdir``/``rmdir`` at
-the root create/destroy buckets (``rmdir`` only when the bucket holds no object at all);
-with it, that bucket is the root. Inside a bucket the tree follows :mod:`osfs.names`;
-``mkdir`` writes a directory marker ``"<path>/"``. Object links are symlinks.
+:class:`Filesystem` composes parts that own their state, and dispatches to them:
+
+* :attr:`~Filesystem.inodes` (:mod:`osfs.inodes`): inode numbers and lookup counts;
+* :attr:`~Filesystem.views` (:mod:`osfs.views`): the live meta of every visited bucket;
+* :attr:`~Filesystem.files` (:mod:`osfs.openfiles`): file handles, writers, publishing;
+* :attr:`~Filesystem.listings` (:mod:`osfs.listings`): directory handles;
+* :attr:`~Filesystem.namespace` (:mod:`osfs.namespace`): mkdir, rmdir, unlink, rename, buckets;
+* :attr:`~Filesystem.links` (:mod:`osfs.links`): symlinks as object links;
+* :attr:`~Filesystem.xattrs` (:mod:`osfs.xattrs`): extended attributes.
+
+What ``stat`` shows is built by :func:`osfs.attrs.attr_of` (the ``osfs-*`` metadata).
+
+Layout: without ``FsOptions.bucket`` the root lists every bucket (see
+:mod:`osfs.namespace`); with it, that bucket is the root. Inside a bucket the tree follows
+:mod:`osfs.names`. Object links are symlinks.
 
 Every method raises only :class:`osfs.errors.FsError`. Names are ``str`` (the adapter
 decodes bytes with ``os.fsdecode``). ``lookup``, ``mkdir``, ``create`` and ``symlink`` add
 one kernel lookup to the inode they return; ``remember`` adds one for ``readdir`` entries
-the kernel accepted; ``forget`` drops them.
+the kernel accepted; ``forget`` drops them. A new name is checked here, once, for every
+operation that gives one (:func:`osfs.names.bad_new_name`).
 
-Attributes kept in object metadata (written by ``chmod``/``chown``/``touch``, read back by
-``getattr``; absent means the mount's defaults: ``FsOptions.uid``/``gid``, ``0o666`` for
-files and ``0o777`` for directories, both less ``umask``, and the object's own mtime):
-
-* ``osfs-mode``: permission bits in octal (e.g. ``"640"``);
-* ``osfs-uid``, ``osfs-gid``: decimal ids;
-* ``osfs-mtime``: modification time in nanoseconds since the epoch (dropped by a new write).
-
-Writes and the upload error contract are in :mod:`osfs.writeback`; each ``flush`` (every
-``close``) and ``fsync`` of a handle that wrote publishes the content and raises the
-upload's error; a failed upload's error is raised again by the handle's next
-``flush``/``fsync`` even if a retry succeeds. Remote changes reach the kernel through
-the async callback ``invalidator`` (set by the adapter), called in order by a worker in the
-nursery given to :meth:`Filesystem.start` (see :mod:`osfs.watch`).
+Writes and the upload error contract are in :mod:`osfs.writeback` and
+:mod:`osfs.openfiles`. Remote changes reach the kernel through the async callback
+``invalidator`` (set by the adapter), called in order by a worker in the nursery given to
+:meth:`Filesystem.start` (see :mod:`osfs.views`).
 
 Concurrency: everything runs in one trio thread; state (inode table, views, handles,
 writers) is consistent between checkpoints, and every ``await`` may see it changed (a
@@ -33,148 +35,80 @@ handler re-reads what it needs after awaiting). Worker threads touch only spool 
 from __future__ import annotations
 
 import errno
-import itertools
 import logging
 import math
-import stat
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import trio
 
+from .attrs import attr_of, changes_of, pin_mtime
 from .config import FsOptions
 from .errors import FsError, fail, from_store
-from .files import FileOpsMixin
-from .handles import Attr, DirEntry, DirHandle, FileHandle, Invalidation, StatFs
-from .inodes import ROOT_INODE, InodeTable, Key
-from .links import LinksMixin
-from .names import Node, Tree, bad_component, join, parent_of
-from .namespace import NamespaceMixin
+from .handles import Attr, DirEntry, Invalidation, OpenReply, StatFs
+from .inodes import ROOT_INODE, TOP, InodeTable, Key, is_top
+from .links import Links
+from .listings import Listings
+from .names import MAX_COMPONENT, Node, Tree, bad_new_name, join, parent_of
+from .namespace import Namespace
+from .openfiles import OpenFiles
 from .store.base import ObjectStore
-from .store.errors import BucketNotFound, NotFound, StoreError
-from .store.types import BucketConfig, ObjectInfo, ObjectMeta, valid_bucket_name
-from .watch import BucketView
-from .writeback import Writer
-from .xattrs import XattrMixin
+from .store.errors import BucketNotFound, StoreError
+from .store.types import valid_bucket_name
+from .views import Views
+from .xattrs import Xattrs
 
 log = logging.getLogger(__name__)
 
-META_MODE = "osfs-mode"
-META_UID = "osfs-uid"
-META_GID = "osfs-gid"
-META_MTIME = "osfs-mtime"
-
-#: How long the list of buckets is reused (seconds).
-BUCKET_LIST_TTL = 1.0
 #: Free space reported when the account has no storage limit (1 PiB).
 UNLIMITED_FREE = 1 << 50
 
 
-class Filesystem(FileOpsMixin, NamespaceMixin, LinksMixin, XattrMixin):
+class Filesystem:
     """See the module docstring. Workers run in the nursery given to :meth:`start`."""
 
     def __init__(self, store: ObjectStore, options: FsOptions) -> None:
         self.store = store
         self.options = options
-        self.root_key: Key = (options.bucket, "") if options.bucket else ("", "")
-        self.inodes = InodeTable(self.root_key)
+        self.inodes = InodeTable((options.bucket, "") if options.bucket else TOP)
         self.invalidator: Callable[[Invalidation], Awaitable[None]] | None = None
         self._inval_send, self._inval_recv = trio.open_memory_channel[Invalidation](math.inf)
-        self._views: dict[str, BucketView] = {}
-        self._nursery: trio.Nursery | None = None
-        self._handles: dict[int, FileHandle | DirHandle] = {}
-        self._fhs = itertools.count(1)
-        self._writers: dict[int, Writer] = {}
-        self._writer_locks: dict[int, trio.Lock] = {}
-        self._write_handles: dict[int, int] = {}
-        self._last_nuid: dict[int, str] = {}
-        #: Last version of files whose name was unlinked or replaced while the kernel still
-        #: held their inode: an ``open`` racing with the rename/unlink opens that version.
-        self._orphans: dict[int, ObjectInfo] = {}
-        self._buckets: tuple[float, list[str]] | None = None
         self._started_ns = time.time_ns()
-        #: Absolute path the filesystem is mounted at (set by the mount; lets ``symlink``
-        #: accept absolute targets that lie inside the mount).
-        self.mountpoint: str | None = None
+        self.views = Views(store, options, self._on_remote_change)
+        self.files = OpenFiles(store, options, self.inodes, self.views)
+        self.listings = Listings(self.inodes)
+        self.namespace = Namespace(store, options, self.inodes, self.views, self.files)
+        self.links = Links(store, options, self.views, self.files)
+        self.xattrs = Xattrs(store, options, self.inodes, self.views, self.files)
+
+    @property
+    def mountpoint(self) -> str | None:
+        """Absolute path the filesystem is mounted at (set by the mount; lets ``symlink``
+        accept absolute targets that lie inside the mount)."""
+        return self.links.mountpoint
+
+    @mountpoint.setter
+    def mountpoint(self, path: str | None) -> None:
+        self.links.mountpoint = path
 
     # ----- lifecycle -----------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
         """Start the workers: the invalidation worker now, bucket watches when first used."""
-        self._nursery = nursery
         nursery.start_soon(self._invalidation_worker)
-        if self.options.bucket:
-            self._view(self.options.bucket)
+        self.views.start(nursery)
 
     async def flush_all(self) -> None:
         """Upload every file with unpublished writes; errors are logged, not raised."""
-        for ino, writer in list(self._writers.items()):
-            try:
-                await writer.commit()
-            except StoreError as e:
-                from_store(e, "flush at unmount", f"{writer.bucket}/{writer.name} (inode {ino})")
+        await self.files.flush_all()
 
     async def close(self) -> None:
         """Discard spool files; stop using the store."""
-        for writer in list(self._writers.values()):
-            await writer.close()
-        self._writers.clear()
-        self._handles.clear()
+        await self.files.close()
+        self.listings.close()
 
-    # ----- views and nodes -----------------------------------------------------------------
-    def _view(self, bucket: str) -> BucketView:
-        view = self._views.get(bucket)
-        if view is None or view.gone:
-            if self._nursery is None:
-                raise RuntimeError("Filesystem.start() must be called first")
-            view = BucketView(self.store, bucket, self._on_remote_change)
-            self._views[bucket] = view
-            self._nursery.start_soon(view.run)
-        return view
-
-    async def _tree(self, bucket: str) -> Tree:
-        try:
-            return await self._view(bucket).tree()
-        except StoreError as e:
-            raise from_store(e, "list", bucket) from None
-
-    def _key(self, ino: int) -> Key:
-        key = self.inodes.key_of(ino)
-        if key is None:
-            raise FsError(errno.ENOENT)
-        return key
-
-    def _is_top(self, key: Key) -> bool:
-        """True for the directory that lists buckets."""
-        return key == ("", "")
-
-    async def _node(self, key: Key, *, need_tree: bool = False) -> tuple[Node, Tree | None]:
-        """The node at ``key`` and its bucket's tree (None for the top, and for a bucket's
-        own directory whose bucket is not loaded yet unless ``need_tree``: ``ls -l`` of the
-        top does not start a watch per bucket)."""
-        if self._is_top(key):
-            return Node("", True), None
-        if key[1] == "" and not need_tree:
-            view = self._views.get(key[0])
-            if view is None or view.gone or not view.ready.is_set():
-                if key[0] != self.options.bucket and key[0] not in await self._bucket_names():
-                    raise FsError(errno.ENOENT)
-                return Node("", True), None
-        tree = await self._tree(key[0])
-        node = tree.node(key[1])
-        if node is None:
-            raise FsError(errno.ENOENT)
-        return node, tree
-
-    async def _bucket_names(self, fresh: bool = False) -> list[str]:
-        now = trio.current_time()
-        if fresh or self._buckets is None or now - self._buckets[0] > BUCKET_LIST_TTL:
-            try:
-                self._buckets = (now, await self.store.bucket_names())
-            except StoreError as e:
-                raise from_store(e, "list buckets") from None
-        return self._buckets[1]
-
+    # ----- remote changes ------------------------------------------------------------------
     def _on_remote_change(self, bucket: str, name: str) -> None:
         """A watch saw another client change ``name``: tell the kernel what to forget.
 
@@ -191,7 +125,7 @@ class Filesystem(FileOpsMixin, NamespaceMixin, LinksMixin, XattrMixin):
         if dir_ino is not None and leaf:
             out.append(Invalidation(dir_ino, leaf))
         ino = self.inodes.find((bucket, path))
-        if ino is not None and ino not in self._writers:
+        if ino is not None and self.files.writer(ino) is None:
             out.append(Invalidation(ino))
         for inv in out:
             self._inval_send.send_nowait(inv)
@@ -206,43 +140,16 @@ class Filesystem(FileOpsMixin, NamespaceMixin, LinksMixin, XattrMixin):
             except Exception:
                 log.exception("invalidation of %s failed", inv)
 
-    # ----- attributes ----------------------------------------------------------------------
+    # ----- attributes and lookups ----------------------------------------------------------
     def _attr(self, ino: int, node: Node, tree: Tree | None) -> Attr:
-        o = self.options
-        info = node.info
-        meta = info.metadata if info is not None else {}
-        mtime = self._started_ns
-        if info is not None:
-            mtime = _int(meta.get(META_MTIME)) or int(info.mtime.timestamp() * 1e9)
-        if node.is_dir:
-            kind, perm, size = stat.S_IFDIR, 0o777 & ~o.umask, 0
-            d = tree.dirs.get(node.path) if tree is not None else None
-            nlink = 2 + (d.subdirs if d is not None else 0)
-        elif info is not None and info.link is not None:
-            kind, perm, nlink = stat.S_IFLNK, 0o777, 1
-            size = len(self._link_target(node, tree).encode())
-        else:
-            kind, perm, nlink = stat.S_IFREG, 0o666 & ~o.umask, 1
-            size = info.size if info is not None else 0
-            writer = self._writers.get(ino)
-            if writer is not None:
-                size = writer.size
-                mtime = writer.mtime_ns if writer.dirty else max(mtime, writer.mtime_ns)
-        mode_text = meta.get(META_MODE)
-        if mode_text is not None and kind != stat.S_IFLNK:
-            perm = _int(mode_text, 8) & 0o7777
-        if o.read_only:
-            perm &= ~0o222
-        return Attr(
-            ino=ino,
-            mode=kind | perm,
-            nlink=nlink,
-            size=size,
-            uid=_int(meta.get(META_UID), default=o.uid),
-            gid=_int(meta.get(META_GID), default=o.gid),
-            atime_ns=mtime,
-            mtime_ns=mtime,
-            ctime_ns=mtime,
+        return attr_of(
+            ino,
+            node,
+            tree,
+            self.options,
+            default_mtime_ns=self._started_ns,
+            writer=self.files.writer(ino),
+            link_text=self.links.target_text,
         )
 
     async def getattr(self, ino: int) -> Attr:
@@ -253,7 +160,7 @@ class Filesystem(FileOpsMixin, NamespaceMixin, LinksMixin, XattrMixin):
             if held is not None:
                 return held
         try:
-            node, tree = await self._node(self._key(ino))
+            node, tree = await self.views.node(self.inodes.key(ino))
         except FsError as e:
             # the name vanished (deleted by another client) while the file is open: its
             # readers keep the version they have (then ESTALE), as after a local unlink
@@ -265,32 +172,33 @@ class Filesystem(FileOpsMixin, NamespaceMixin, LinksMixin, XattrMixin):
 
     def _held_attr(self, ino: int) -> Attr | None:
         """Attributes of ``ino`` from an open handle's version (None if it has none)."""
-        for h in self._handles.values():
-            if isinstance(h, FileHandle) and h.ino == ino:
-                return self._attr(ino, Node("", False, h.info), None)
-        return None
+        if not self.files.has_handle(ino):
+            return None
+        return self._attr(ino, Node("", False, self.files.held_info(ino)), None)
 
     async def lookup(self, parent: int, name: str) -> Attr:
         """The attributes of ``name`` in ``parent``; adds one lookup to its inode."""
         key = await self._child_key(parent, name)
-        node, tree = await self._node(key)
+        node, tree = await self.views.node(key)
         ino = self.inodes.ino_for(key)
         self.inodes.remember(ino)
         return self._attr(ino, node, tree)
 
     async def _child_key(self, parent: int, name: str) -> Key:
-        pkey = self._key(parent)
-        if self._is_top(pkey):
+        pkey = self.inodes.key(parent)
+        if len(name.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
+            raise FsError(errno.ENAMETOOLONG)
+        if is_top(pkey):
             if not valid_bucket_name(name):
                 raise FsError(errno.ENOENT)
-            if name not in await self._bucket_names():
+            if name not in await self.views.bucket_names():
                 try:
                     await self.store.bucket_status(name)
                 except BucketNotFound:
                     raise FsError(errno.ENOENT) from None
                 except StoreError as e:
                     raise from_store(e, "lookup", name) from None
-                self._buckets = None
+                self.views.forget_bucket_names()
             return (name, "")
         return (pkey[0], join(pkey[1], name))
 
@@ -303,48 +211,102 @@ class Filesystem(FileOpsMixin, NamespaceMixin, LinksMixin, XattrMixin):
         for ino, n in items:
             try:
                 self.inodes.forget(ino, n)
-                self._drop_orphan(ino)
+                self.files.drop_orphan(ino)
             except Exception:
                 log.exception("forget of inode %d failed", ino)
 
-    async def _settle(self, key: Key) -> None:
-        """Wait for an upload of ``key``'s file that is in flight (a ``release`` committing
-        while the application already renames or unlinks the file)."""
-        writer = self._writer_at(key)
-        if writer is not None:
-            await writer.settled()
+    async def setattr(
+        self,
+        ino: int,
+        *,
+        size: int | None = None,
+        mode: int | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        mtime_ns: int | None = None,
+    ) -> Attr:
+        """Truncate and/or change mode, owner or mtime (kept in object metadata).
 
-    def _writer_at(self, key: Key) -> Writer | None:
-        """The writer of the file at ``key``, if it is open for writing (or committing)."""
-        ino = self.inodes.find(key)
-        return self._writers.get(ino) if ino is not None else None
+        A file still open after its name was unlinked (the temp-file idiom) can be
+        truncated through its descriptor; other changes to it are accepted and dropped,
+        since it will never be published."""
+        if self.inodes.key_of(ino) is None:
+            if size is not None:
+                await self.files.truncate(ino, None, None, size)
+            else:
+                await self.files.detached_writer(ino)
+            return await self.getattr(ino)
+        key = self.inodes.key(ino)
+        await self.files.settle(key)
+        node, _ = await self.views.node(key)
+        if self.options.read_only:
+            raise fail(errno.EROFS, "setattr", key[1], "read-only mount")
+        if size is not None:
+            if node.is_dir:
+                raise FsError(errno.EISDIR)
+            await self.files.truncate(ino, key, node, size)
+            node, _ = await self.views.node(key)
+        changes = changes_of(mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns)
+        if mtime_ns is not None:
+            self.files.set_mtime(ino, mtime_ns)
+        if changes:
+            # the shown mtime is pinned first, so a chmod/chown does not move it
+            pinned = pin_mtime(changes, node.info)
+            await self.files.update_meta(
+                ino, key, node, lambda m: replace(m, metadata={**m.metadata, **pinned})
+            )
+        return await self.getattr(ino)
 
-    def _unname_writer(self, view: BucketView, writer: Writer, name: str) -> None:
-        """``writer``'s file lost its name (unlinked, or replaced by a rename): it is never
-        published, and stops being shown under ``name``."""
-        writer.unlinked = True
-        view.set_pending(name, None)
+    # ----- files ---------------------------------------------------------------------------
+    async def open(self, ino: int, flags: int) -> OpenReply:
+        """Open ``ino`` (see :meth:`osfs.openfiles.OpenFiles.open`)."""
+        return await self.files.open(ino, flags)
 
-    def _orphan(self, key: Key, node: Node | None) -> None:
-        """``key``'s name is going away: keep its version for opens of its inode."""
-        ino = self.inodes.find(key)
-        info = node.info if node is not None and not node.is_dir else None
-        if ino is not None and info is not None and info.nuid and info.link is None:
-            self._orphans[ino] = info
+    async def create(self, parent: int, name: str, flags: int, mode: int) -> tuple[OpenReply, Attr]:
+        """Create and open a new file; adds one lookup to its inode."""
+        pkey = self._writable_dir(parent, name, "create")
+        if is_top(pkey):
+            raise fail(errno.EPERM, "create", name, "only directories (buckets) at the top", logging.INFO)
+        key = (pkey[0], join(pkey[1], name))
+        tree = await self.views.tree(key[0])
+        pnode = tree.node(pkey[1])
+        if pnode is None or not pnode.is_dir:
+            raise FsError(errno.ENOENT)
+        if tree.node(key[1]) is not None:
+            if flags & os.O_EXCL:
+                raise FsError(errno.EEXIST)
+            attr = await self.lookup(parent, name)
+            return await self.files.open(attr.ino, flags), attr
+        reply, ino, node = await self.files.create(key, flags, mode)
+        return reply, self._attr(ino, node, await self.views.tree(key[0]))
 
-    def _drop_orphan(self, ino: int) -> None:
-        if ino in self._orphans and not self.inodes.known(ino):
-            del self._orphans[ino]
+    async def read(self, fh: int, offset: int, size: int) -> bytes | memoryview:
+        return await self.files.read(fh, offset, size)
+
+    async def write(self, fh: int, offset: int, data: bytes) -> int:
+        return await self.files.write(fh, offset, data)
+
+    async def flush(self, fh: int) -> None:
+        """Publish what this handle wrote; raise the upload's error."""
+        await self.files.flush(fh)
+
+    async def fsync(self, fh: int, datasync: bool = False) -> None:
+        await self.files.fsync(fh)
+
+    async def release(self, fh: int) -> None:
+        """Close a handle; the last writer publishes (errors only logged)."""
+        await self.files.release(fh)
 
     # ----- directories ---------------------------------------------------------------------
     async def opendir(self, ino: int) -> int:
-        key = self._key(ino)
-        node, tree = await self._node(key, need_tree=True)
+        """Open a directory: its entries are listed now, sorted; offsets index into them."""
+        key = self.inodes.key(ino)
+        node, tree = await self.views.node(key, need_tree=True)
         if not node.is_dir:
             raise FsError(errno.ENOTDIR)
         entries: list[tuple[str, Key, Attr]] = []
-        if self._is_top(key):
-            for b in await self._bucket_names(fresh=True):
+        if is_top(key):
+            for b in await self.views.bucket_names(fresh=True):
                 bkey = (b, "")
                 bino = self.inodes.ino_for(bkey)
                 entries.append((b, bkey, self._attr(bino, Node("", True), None)))
@@ -356,132 +318,98 @@ class Filesystem(FileOpsMixin, NamespaceMixin, LinksMixin, XattrMixin):
                 ckey = (key[0], child.path)
                 cino = self.inodes.ino_for(ckey)
                 entries.append((name, ckey, self._attr(cino, child, tree)))
-        fh = next(self._fhs)
-        self._handles[fh] = DirHandle(fh, ino, entries)
-        self.inodes.open(ino)
-        return fh
+        return self.listings.open(ino, entries)
 
     def readdir(self, fh: int, offset: int) -> list[DirEntry]:
         """Entries of the snapshot from cookie ``offset`` on (0 = the start)."""
-        handle = self._handles.get(fh)
-        if not isinstance(handle, DirHandle):
-            raise FsError(errno.EBADF)
-        out = []
-        for i in range(offset, len(handle.entries)):
-            name, key, attr = handle.entries[i]
-            ino = self.inodes.ino_for(key)
-            if ino != attr.ino:
-                attr = replace(attr, ino=ino)
-            out.append(DirEntry(name, attr, i + 1))
-        return out
+        return self.listings.read(fh, offset)
 
     def releasedir(self, fh: int) -> None:
         """Close a listing; inodes it allocated that the kernel never took are freed."""
-        handle = self._handles.pop(fh, None)
-        if isinstance(handle, DirHandle):
-            for _, key, _ in handle.entries:
-                ino = self.inodes.find(key)
-                if ino is not None:
-                    self.inodes.drop_if_unused(ino)
-            self.inodes.close(handle.ino)
+        self.listings.release(fh)
 
+    # ----- names ---------------------------------------------------------------------------
     def _writable_dir(self, parent: int, name: str, op: str) -> Key:
+        """The key of ``parent``, where ``op`` gives (or takes) ``name`` on a writable mount."""
         if self.options.read_only:
             raise fail(errno.EROFS, op, name, "read-only mount")
-        why = bad_component(name)
-        if why is None and not _is_utf8(name):
-            why = "name is not valid UTF-8"
-        if why is not None:
-            err = errno.ENAMETOOLONG if "255" in why else errno.EINVAL
-            raise fail(err, op, repr(name), why, logging.INFO)
-        return self._key(parent)
+        bad = bad_new_name(name)
+        if bad is not None:
+            raise fail(bad.errno, op, repr(name), bad.why, logging.INFO)
+        return self.inodes.key(parent)
 
     async def mkdir(self, parent: int, name: str, mode: int) -> Attr:
         pkey = self._writable_dir(parent, name, "mkdir")
-        if self._is_top(pkey):
-            return await self._make_bucket(name)
-        key = (pkey[0], join(pkey[1], name))
-        tree = await self._tree(pkey[0])
-        if tree.node(pkey[1]) is None:
-            raise FsError(errno.ENOENT)
-        if tree.node(key[1]) is not None:
-            raise FsError(errno.EEXIST)
-        meta = ObjectMeta(key[1] + "/", metadata=self._mode_meta(mode, 0o777))
-        try:
-            info = await self.store.put(key[0], meta, b"")
-        except StoreError as e:
-            raise from_store(e, "mkdir", f"{key[0]}/{key[1]}") from None
-        self._view(key[0]).apply(info)
+        if is_top(pkey):
+            await self.namespace.make_bucket(name)
+            return await self.lookup(ROOT_INODE, name)
+        await self.namespace.mkdir(pkey, name, mode)
         return await self.lookup(parent, name)
-
-    def _mode_meta(self, mode: int, base: int) -> dict[str, str]:
-        perm = mode & 0o7777
-        return {} if perm == base & ~self.options.umask else {META_MODE: f"{perm:o}"}
-
-    async def _make_bucket(self, name: str) -> Attr:
-        if not valid_bucket_name(name):
-            raise fail(errno.EINVAL, "mkdir", name, "not a valid bucket name", logging.INFO)
-        if name in await self._bucket_names(fresh=True):
-            raise FsError(errno.EEXIST)
-        d = self.options.bucket_defaults
-        config = BucketConfig(
-            bucket=name,
-            description=d.description,
-            max_object_size=d.max_object_size,
-            max_bytes=d.max_bytes,
-            storage=d.storage,
-            replicas=d.replicas,
-            ttl=d.ttl,
-            compression=d.compression,
-        )
-        try:
-            await self.store.create_bucket(config)
-        except StoreError as e:
-            raise from_store(e, "mkdir", name) from None
-        self._buckets = None
-        return await self.lookup(ROOT_INODE, name)
 
     async def rmdir(self, parent: int, name: str) -> None:
         pkey = self._writable_dir(parent, name, "rmdir")
-        if self._is_top(pkey):
-            await self._remove_bucket(name)
-            return
-        key = (pkey[0], join(pkey[1], name))
-        node, _ = await self._node(key)
-        if not node.is_dir:
-            raise FsError(errno.ENOTDIR)
-        view = self._view(key[0])
-        marker = key[1] + "/"
-        if [n for n in view.names_under(marker) if n != marker]:
-            raise FsError(errno.ENOTEMPTY)
-        if marker in view.infos:
-            await self._delete_object(key[0], marker, "rmdir")
-        self.inodes.detach(key)
+        if is_top(pkey):
+            await self.namespace.remove_bucket(name)
+        else:
+            await self.namespace.rmdir((pkey[0], join(pkey[1], name)))
 
-    async def _delete_object(self, bucket: str, name: str, op: str) -> None:
-        """Delete ``name`` from the store and the view (already gone is fine)."""
-        try:
-            await self.store.delete(bucket, name)
-        except NotFound:
-            log.debug("%s %s/%s: already deleted", op, bucket, name)
-        except StoreError as e:
-            raise from_store(e, op, f"{bucket}/{name}") from None
-        self._view(bucket).remove(name)
+    async def unlink(self, parent: int, name: str) -> None:
+        pkey = self._writable_dir(parent, name, "unlink")
+        if is_top(pkey):
+            raise FsError(errno.EISDIR)
+        await self.namespace.unlink((pkey[0], join(pkey[1], name)))
 
-    async def _remove_bucket(self, name: str) -> None:
-        try:
-            objects = await self.store.list_objects(name)
-            if objects:
-                raise FsError(errno.ENOTEMPTY)
-            await self.store.delete_bucket(name)
-        except StoreError as e:
-            raise from_store(e, "rmdir", name) from None
-        view = self._views.pop(name, None)
-        if view is not None:
-            view.gone = True
-        self._buckets = None
-        self.inodes.detach((name, ""))
+    async def rename(self, parent: int, name: str, new_parent: int, new_name: str, flags: int = 0) -> None:
+        """Rename within a bucket (``EXDEV`` across buckets; see :mod:`osfs.namespace`).
 
+        ``flags``: 1 (RENAME_NOREPLACE) refuses an existing target; 2 (RENAME_EXCHANGE) is
+        not supported (``EINVAL``).
+        """
+        pkey = self._writable_dir(parent, name, "rename")
+        nkey = self._writable_dir(new_parent, new_name, "rename")
+        if flags & 2:
+            raise fail(errno.EINVAL, "rename", name, "RENAME_EXCHANGE is not supported")
+        if is_top(pkey) or is_top(nkey):
+            raise fail(errno.EPERM, "rename", name, "buckets cannot be renamed", logging.INFO)
+        if pkey[0] != nkey[0]:
+            raise FsError(errno.EXDEV)
+        old_key, new_key = (pkey[0], join(pkey[1], name)), (nkey[0], join(nkey[1], new_name))
+        await self.namespace.rename(old_key, new_key, flags)
+
+    async def symlink(self, parent: int, name: str, target: str) -> Attr:
+        """An object link at ``name`` (see :mod:`osfs.links`)."""
+        pkey = self._writable_dir(parent, name, "symlink")
+        if is_top(pkey):
+            raise fail(errno.EPERM, "symlink", name, "no links beside buckets", logging.INFO)
+        await self.links.symlink((pkey[0], join(pkey[1], name)), target)
+        return await self.lookup(parent, name)
+
+    async def link(self, ino: int, new_parent: int, new_name: str) -> Attr:
+        """Hard links: refused with ``EPERM`` (an object has one name; see SEMANTICS.md),
+        after the same checks of the new name as every other operation that gives one."""
+        self._writable_dir(new_parent, new_name, "link")
+        raise fail(errno.EPERM, "link", repr(new_name), "hard links are not supported", logging.INFO)
+
+    async def readlink(self, ino: int) -> str:
+        node, tree = await self.views.node(self.inodes.key(ino))
+        if node.info is None or node.info.link is None:
+            raise FsError(errno.EINVAL)
+        return self.links.target_text(node, tree)
+
+    # ----- extended attributes -------------------------------------------------------------
+    async def listxattr(self, ino: int) -> list[str]:
+        return await self.xattrs.listxattr(ino)
+
+    async def getxattr(self, ino: int, name: str) -> bytes:
+        return await self.xattrs.getxattr(ino, name)
+
+    async def setxattr(self, ino: int, name: str, value: bytes) -> None:
+        await self.xattrs.setxattr(ino, name, value)
+
+    async def removexattr(self, ino: int, name: str) -> None:
+        await self.xattrs.removexattr(ino, name)
+
+    # ----- the whole mount -----------------------------------------------------------------
     async def statfs(self) -> StatFs:
         try:
             usage = await self.store.account_usage()
@@ -493,22 +421,3 @@ class Filesystem(FileOpsMixin, NamespaceMixin, LinksMixin, XattrMixin):
         free = max(0, total - used)
         files = 1 << 32
         return StatFs(bsize, bsize, total // bsize, free // bsize, free // bsize, files, files, files)
-
-
-def _int(text: str | None, base: int = 10, default: int = 0) -> int:
-    """``text`` as an integer; ``default`` when absent or malformed."""
-    if text is None:
-        return default
-    try:
-        return int(text, base)
-    except ValueError:
-        return default
-
-
-def _is_utf8(name: str) -> bool:
-    """False for names decoded from bytes that are not UTF-8 (lone surrogates)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -7,12 +7,18 @@ exception is logged and becomes ``EIO``), a ``readdir`` entry adds a lookup only
 ``readdir_reply`` accepted it, and ``forget`` never raises. Remote changes arrive through
 ``Filesystem.invalidator``: entries are invalidated with ``invalidate_entry_async``, inodes
 with ``invalidate_inode`` in a worker thread (it may block).
+
+Every request goes through one translation path (:func:`_translated`), which also counts
+(:class:`osfs.stats.Counters`): failed requests, and the reads and writes answered with
+their bytes. The adapter answers the read-only attribute ``user.osfs.stats`` on the root
+with :meth:`FuseOps.stats` as JSON (setting or removing it is ``EPERM``).
 """
 
 from __future__ import annotations
 
 import errno
 import functools
+import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -24,26 +30,36 @@ import trio
 from .errors import FsError
 from .fs import Filesystem
 from .handles import Attr, Invalidation
+from .stats import STATS_XATTR, Counters, snapshot
 
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_STATS_XATTR_B = os.fsencode(STATS_XATTR)
+
 
 def _translated(fn: F) -> F:
-    """Run a handler, turning core errors into ``FUSEError``."""
+    """Run a handler of :class:`FuseOps`, turning core errors into ``FUSEError``, and count
+    the outcome in the adapter's :class:`~osfs.stats.Counters`."""
+    op = fn.__name__.lstrip("_")
 
     @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+    async def wrapper(self: FuseOps, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await fn(*args, **kwargs)
+            result = await fn(self, *args, **kwargs)
         except FsError as e:
+            self.counters.failed(op, e.errno)
             raise pyfuse3.FUSEError(e.errno) from None
-        except pyfuse3.FUSEError:
+        except pyfuse3.FUSEError as e:
+            self.counters.failed(op, e.errno)
             raise
         except Exception:
-            log.exception("%s failed", fn.__name__)
+            log.exception("%s failed", op)
+            self.counters.failed(op, errno.EIO)
             raise pyfuse3.FUSEError(errno.EIO) from None
+        self.counters.answered(op, result)
+        return result
 
     return wrapper  # type: ignore[return-value]
 
@@ -56,7 +72,12 @@ class FuseOps(pyfuse3.Operations):
     def __init__(self, fs: Filesystem) -> None:
         super().__init__()
         self.fs = fs
+        self.counters = Counters()
         fs.invalidator = self._invalidate
+
+    def stats(self) -> dict[str, Any]:
+        """The mount's numbers now (:func:`osfs.stats.snapshot`)."""
+        return snapshot(self.counters, self.fs.files, self.fs.store)
 
     # ----- helpers -------------------------------------------------------------------------
     def _entry(self, attr: Attr) -> pyfuse3.EntryAttributes:
@@ -121,6 +142,12 @@ class FuseOps(pyfuse3.Operations):
             mtime_ns=attr.st_mtime_ns if fields.update_mtime else None,
         )
         return self._entry(result)
+
+    @_translated
+    async def link(
+        self, inode: int, new_parent_inode: int, new_name: bytes, ctx: Any
+    ) -> pyfuse3.EntryAttributes:
+        return self._entry(await self.fs.link(inode, new_parent_inode, os.fsdecode(new_name)))
 
     @_translated
     async def readlink(self, inode: int, ctx: Any) -> bytes:
@@ -232,7 +259,12 @@ class FuseOps(pyfuse3.Operations):
         return out
 
     # ----- extended attributes -------------------------------------------------------------
+    def _is_stats(self, inode: int, name: bytes) -> bool:
+        return inode == pyfuse3.ROOT_INODE and name == _STATS_XATTR_B
+
     async def getxattr(self, inode: int, name: bytes, ctx: Any) -> bytes:
+        if self._is_stats(inode, name):
+            return json.dumps(self.stats(), sort_keys=True).encode()
         if not name.startswith(b"user."):
             # The kernel asks for security.capability before every write (it caches no
             # answer), ls -l for SELinux labels and ACLs of every file: only user.*
@@ -246,12 +278,19 @@ class FuseOps(pyfuse3.Operations):
 
     @_translated
     async def listxattr(self, inode: int, ctx: Any) -> list[bytes]:
-        return [os.fsencode(n) for n in await self.fs.listxattr(inode)]
+        names = [os.fsencode(n) for n in await self.fs.listxattr(inode)]
+        if inode == pyfuse3.ROOT_INODE:
+            names.append(_STATS_XATTR_B)
+        return names
 
     @_translated
     async def setxattr(self, inode: int, name: bytes, value: bytes, ctx: Any) -> None:
+        if self._is_stats(inode, name):
+            raise FsError(errno.EPERM)
         await self.fs.setxattr(inode, os.fsdecode(name), value)
 
     @_translated
     async def removexattr(self, inode: int, name: bytes, ctx: Any) -> None:
+        if self._is_stats(inode, name):
+            raise FsError(errno.EPERM)
         await self.fs.removexattr(inode, os.fsdecode(name))

@@ -11,12 +11,23 @@ files and cached dentries stay valid. An inode whose key was replaced or removed
 
 from __future__ import annotations
 
+import errno
 import itertools
 from dataclasses import dataclass
+
+from .errors import FsError
 
 ROOT_INODE = 1
 
 Key = tuple[str, str]
+
+#: The key of the directory that lists buckets (the root of a mount of every bucket).
+TOP: Key = ("", "")
+
+
+def is_top(key: Key) -> bool:
+    """True for the directory that lists buckets."""
+    return key == TOP
 
 
 @dataclass
@@ -59,6 +70,13 @@ class InodeTable:
         """The key of ``ino`` (None when unknown or detached)."""
         node = self._by_ino.get(ino)
         return node.key if node is not None else None
+
+    def key(self, ino: int) -> Key:
+        """The key of ``ino``; ``ENOENT`` when unknown or detached."""
+        key = self.key_of(ino)
+        if key is None:
+            raise FsError(errno.ENOENT)
+        return key
 
     def known(self, ino: int) -> bool:
         return ino in self._by_ino

@@ -1,11 +1,11 @@
-"""Symbolic links of :class:`osfs.fs.Filesystem`: object links shown as symlinks.
+"""Symbolic links of the filesystem: object links shown as symlinks (the :class:`Links` part).
 
 ``readlink`` of a link to an object in the same bucket gives the relative path from the
 link's directory to the object's shown path; to another bucket ``../…/<bucket>/<path>``
 (up to the mount's top; with a single-bucket mount such a link points outside it); a
 bucket link gives ``../…/<bucket>``. ``symlink`` creates an
 object link when the target resolves (relative to the link's directory, or absolute
-through the mount's own path, ``Filesystem.mountpoint``) to a stored file or to a bucket
+through the mount's own path, :attr:`Links.mountpoint`) to a stored file or to a bucket
 inside the mount; anything else — an absolute path elsewhere, a path leaving the mount, a
 directory inside a bucket, a missing file, another link — is refused with ``EPERM``
 (object links cannot express it), logged at INFO with the reason.
@@ -22,37 +22,41 @@ from __future__ import annotations
 import errno
 import logging
 import posixpath
-from typing import TYPE_CHECKING
 
+from .attrs import META_SYMLINK
+from .config import FsOptions
 from .errors import FsError, fail, from_store
-from .handles import Attr
 from .inodes import Key
-from .names import Node, Tree, join, parent_of
+from .names import Node, Tree, parent_of
+from .openfiles import OpenFiles
+from .store.base import ObjectStore
 from .store.errors import StoreError
-
-if TYPE_CHECKING:
-    from .fs import Filesystem
-
-#: Metadata key of an object link that holds the text given to ``symlink(2)``.
-META_SYMLINK = "osfs-symlink"
+from .views import Views
 
 
-class LinksMixin:
-    """Mixed into :class:`osfs.fs.Filesystem`."""
+class Links:
+    """Creates and reads object links; holds the mount's own path (``mountpoint``)."""
 
-    async def symlink(self: Filesystem, parent: int, name: str, target: str) -> Attr:
-        """An object link at ``name`` to the object or bucket ``target`` resolves to.
+    def __init__(self, store: ObjectStore, options: FsOptions, views: Views, files: OpenFiles) -> None:
+        self.store = store
+        self.options = options
+        self.views = views
+        self.files = files
+        #: Absolute path the filesystem is mounted at (lets ``symlink`` accept absolute
+        #: targets that lie inside the mount); None when unknown.
+        self.mountpoint: str | None = None
+
+    async def symlink(self, key: Key, target: str) -> None:
+        """Create an object link at ``key`` (a free name in an existing directory of a
+        bucket) to the object or bucket ``target`` resolves to.
 
         ``target`` must resolve (relative to the link's directory) to an existing file or a
         bucket inside this mount: otherwise ``EPERM`` (object links cannot dangle, point
-        outside the store, at directories, or at other links).
+        outside the store, at directories, or at other links); ``EEXIST`` if ``key`` is taken.
         """
-        pkey = self._writable_dir(parent, name, "symlink")
-        if self._is_top(pkey):
-            raise fail(errno.EPERM, "symlink", name, "no links beside buckets", logging.INFO)
-        key = (pkey[0], join(pkey[1], name))
+        pkey = (key[0], parent_of(key[1])[0])
         bucket, path = await self._resolve_target(pkey, target)
-        tree = await self._tree(key[0])
+        tree = await self.views.tree(key[0])
         if tree.node(key[1]) is not None:
             raise FsError(errno.EEXIST)
         text = {META_SYMLINK: target}
@@ -60,46 +64,28 @@ class LinksMixin:
             if path == "":
                 info = await self.store.add_bucket_link(key[0], key[1], bucket, metadata=text)
             else:
-                await self._publish_pending((bucket, path))
-                ttree = await self._tree(bucket)
+                await self.files.publish_pending((bucket, path), "symlink (upload of the target)")
+                ttree = await self.views.tree(bucket)
                 tnode = ttree.node(path)
                 if tnode is None or tnode.is_dir or tnode.info is None or tnode.info.is_link:
                     raise fail(errno.EPERM, "symlink", target, "target is not a stored file", logging.INFO)
                 info = await self.store.add_link(key[0], key[1], bucket, tnode.info.name, metadata=text)
         except StoreError as e:
             raise from_store(e, "symlink", f"{key[0]}/{key[1]}") from None
-        self._view(key[0]).apply(info)
-        return await self.lookup(parent, name)
+        self.views.view(key[0]).apply(info)
 
-    async def _publish_pending(self: Filesystem, key: Key) -> None:
-        """Make sure the file at ``key`` is stored: a file whose first upload has not been
-        published yet (its last ``release`` still committing, or never written) is
-        committed now, so a link has an object to point to."""
-        ino = self.inodes.find(key)
-        writer = self._writers.get(ino) if ino is not None else None
-        if writer is None:
-            return
-        await writer.settled()
-        if writer.dirty and writer.committed is None and not writer.unlinked:
-            try:
-                info = await writer.commit()
-            except StoreError as e:
-                raise from_store(e, "symlink (upload of the target)", f"{key[0]}/{key[1]}") from None
-            if info is not None and ino is not None:
-                self._published(ino, writer, info)
-
-    async def _resolve_target(self: Filesystem, pkey: Key, target: str) -> tuple[str, str]:
+    async def _resolve_target(self, pkey: Key, target: str) -> tuple[str, str]:
         """``(bucket, path)`` that ``target`` names, relative to the directory ``pkey``
-        (an absolute ``target`` must lie under :attr:`Filesystem.mountpoint`)."""
+        (an absolute ``target`` must lie under :attr:`mountpoint`)."""
         located = self._locate(pkey, target)
         if isinstance(located, str):
             raise fail(errno.EPERM, "symlink", target, located, logging.INFO)
         bucket, path = located
-        if self.options.bucket is None and bucket not in await self._bucket_names():
+        if self.options.bucket is None and bucket not in await self.views.bucket_names():
             raise fail(errno.EPERM, "symlink", target, "target bucket does not exist", logging.INFO)
         return bucket, path
 
-    def _locate(self: Filesystem, pkey: Key, target: str) -> tuple[str, str] | str:
+    def _locate(self, pkey: Key, target: str) -> tuple[str, str] | str:
         """``(bucket, path)`` that ``target`` names from the directory ``pkey`` (path ``""``
         for a bucket), or why it names nothing inside the mount. Pure path arithmetic."""
         if not target:
@@ -124,15 +110,10 @@ class LinksMixin:
         bucket, _, path = rel.partition("/")
         return bucket, path
 
-    async def readlink(self: Filesystem, ino: int) -> str:
-        node, tree = await self._node(self._key(ino))
-        if node.info is None or node.info.link is None:
-            raise FsError(errno.EINVAL)
-        return self._link_target(node, tree)
-
-    def _link_target(self: Filesystem, node: Node, tree: Tree | None) -> str:
-        """What ``readlink`` shows for the link ``node``: its ``symlink(2)`` text while that
-        still names the target from the link's directory, else the relative form."""
+    def target_text(self, node: Node, tree: Tree | None) -> str:
+        """What ``readlink`` shows for the link ``node`` (``tree``: its bucket's, if loaded):
+        its ``symlink(2)`` text while that still names the target from the link's
+        directory, else the relative form."""
         assert node.info is not None and node.info.link is not None
         link = node.info.link
         dir_path = parent_of(node.path)[0]
@@ -141,8 +122,7 @@ class LinksMixin:
         elif link.bucket == node.info.bucket and tree is not None:
             shown = tree.path_of(link.name) or link.name
         else:
-            other = self._views.get(link.bucket)
-            other_tree = other.cached_tree if other is not None else None
+            other_tree = self.views.cached_tree(link.bucket)
             shown = (other_tree.path_of(link.name) if other_tree is not None else None) or link.name
         text = node.info.metadata.get(META_SYMLINK)
         if text and self._locate((node.info.bucket, dir_path), text) == (link.bucket, shown):

@@ -193,7 +193,8 @@ async def _wait_until_answering(mountpoint: Path) -> int:
 
 async def _serve(opts: MountOptions, on_ready) -> None:
     from .fs import Filesystem
-    from .metrics import StatsOps, serve_prometheus
+    from .fuse_ops import FuseOps
+    from .stats import serve_prometheus
 
     listeners = []
     if opts.metrics_port is not None:
@@ -207,7 +208,7 @@ async def _serve(opts: MountOptions, on_ready) -> None:
     try:
         fs = Filesystem(store, opts.fs)
         fs.mountpoint = str(opts.mountpoint)
-        ops = StatsOps(fs)
+        ops = FuseOps(fs)
         started = trio.current_time()  # no upload of this mount starts before this
         try:
             pyfuse3.init(ops, str(opts.mountpoint), _fuse_options(opts))
@@ -229,7 +230,7 @@ async def _serve(opts: MountOptions, on_ready) -> None:
 
                 nursery.start_soon(run_main)
                 if listeners:
-                    nursery.start_soon(serve_prometheus, ops, str(opts.mountpoint), listeners)
+                    nursery.start_soon(serve_prometheus, ops.stats, str(opts.mountpoint), listeners)
                 set_read_ahead(await _wait_until_answering(opts.mountpoint))
                 log.info("mounted %s at %s", _where(opts), opts.mountpoint)
                 on_ready()
@@ -290,13 +291,11 @@ async def sweep_orphans(store, grace: float, started: float, only: str | None = 
 
 async def _status_updates(ops, interval: float = 10.0) -> None:
     """Keep systemd's status line current (no-op outside systemd)."""
-    from .metrics import snapshot
-
     if not os.environ.get("NOTIFY_SOCKET"):
         return
     while True:
         await trio.sleep(interval)
-        s = snapshot(ops)
+        s = ops.stats()
         sd_notify(
             f"STATUS=read {s['bytes_read']} B, wrote {s['bytes_written']} B, "
             f"{s['uploads_in_flight']} uploads in flight, {s['errors']} errors"

@@ -19,6 +19,7 @@ Rules (deterministic: the same set of names always gives the same tree):
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,19 +32,40 @@ MAX_COMPONENT = 255
 CONFLICT_SUFFIX = ".~file"
 
 
-def bad_component(part: str) -> str | None:
-    """Why ``part`` cannot be a path component (None when it can)."""
+@dataclass(frozen=True)
+class BadComponent:
+    """Why a name cannot be a path component, and the errno that refuses it."""
+
+    errno: int
+    why: str
+
+
+def bad_component(part: str) -> BadComponent | None:
+    """Why ``part`` cannot be a path component (None when it can): ``ENAMETOOLONG`` for
+    a component over :data:`MAX_COMPONENT` bytes, ``EINVAL`` for anything else."""
     if not part:
-        return "empty path component"
+        return BadComponent(errno.EINVAL, "empty path component")
     if part in (".", ".."):
-        return f"component {part!r}"
+        return BadComponent(errno.EINVAL, f"component {part!r}")
     if "\0" in part:
-        return "NUL character"
+        return BadComponent(errno.EINVAL, "NUL character")
     if "/" in part:
-        return "slash in component"
+        return BadComponent(errno.EINVAL, "slash in component")
     if len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
-        return "component longer than 255 bytes"
+        return BadComponent(errno.ENAMETOOLONG, f"component longer than {MAX_COMPONENT} bytes")
     return None
+
+
+def bad_new_name(name: str) -> BadComponent | None:
+    """Why ``name`` cannot be given to a new entry by this mount (None when it can): a bad
+    component (:func:`bad_component`), or a name decoded from bytes that are not UTF-8."""
+    bad = bad_component(name)
+    if bad is None:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            return BadComponent(errno.EINVAL, "name is not valid UTF-8")
+    return bad
 
 
 def split_name(name: str) -> tuple[list[str], bool] | str:
@@ -52,9 +74,9 @@ def split_name(name: str) -> tuple[list[str], bool] | str:
     path = name[:-1] if is_marker else name
     parts = path.split("/")
     for part in parts:
-        why = bad_component(part)
-        if why is not None:
-            return why
+        bad = bad_component(part)
+        if bad is not None:
+            return bad.why
     return parts, is_marker
 
 

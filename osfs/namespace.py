@@ -1,11 +1,16 @@
-"""Unlink and rename of :class:`osfs.fs.Filesystem`.
+"""Names of the filesystem: directories, buckets, unlink and rename (the :class:`Namespace` part).
+
+Without ``FsOptions.bucket`` the root lists every bucket and ``mkdir``/``rmdir`` at the
+root create/destroy buckets (``rmdir`` only when the bucket holds no object at all).
+Inside a bucket ``mkdir`` writes a directory marker ``"<path>/"`` and ``rmdir`` deletes it.
+
 
 ``unlink`` publishes a delete marker; a file still open for writing under that name is
 never published (its descriptor keeps working on the local copy). ``rename`` within a bucket
 is O(1) for a file (the meta moves, the chunks stay) and moves every object under the prefix
 for a directory (``RENAME_CONCURRENCY`` at a time, not atomic); across buckets it is
 ``EXDEV``. Renaming over a file replaces it atomically for readers: the bucket view holds
-the watch updates of both names (:meth:`osfs.watch.BucketView.holding`) until the view and
+the watch updates of both names (:meth:`osfs.views.BucketView.holding`) until the view and
 the inode table have both moved, and a file replaced while open for writing becomes like
 an unlinked one.
 """
@@ -14,73 +19,144 @@ from __future__ import annotations
 
 import errno
 import logging
-from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import trio
 
+from .attrs import mode_meta
+from .config import FsOptions
 from .errors import FsError, fail, from_store
-from .inodes import Key
-from .names import Node, join
-from .store.errors import StoreError
-from .watch import BucketView
-from .writeback import Writer
+from .inodes import InodeTable, Key
+from .names import Node, join, parent_of
+from .openfiles import OpenFiles
+from .store.base import ObjectStore
+from .store.errors import NotFound, StoreError
+from .store.types import BucketConfig, ObjectMeta, valid_bucket_name
+from .views import Views
 
-if TYPE_CHECKING:
-    from .fs import Filesystem
+log = logging.getLogger(__name__)
 
 #: Objects moved at once by a directory rename.
 RENAME_CONCURRENCY = 8
 
 
-class NamespaceMixin:
-    """Mixed into :class:`osfs.fs.Filesystem`."""
+class Namespace:
+    """Changes to names. Callers pass keys whose last component was checked
+    (:func:`osfs.names.bad_new_name`) on a writable mount; methods raise only ``FsError``."""
 
-    async def unlink(self: Filesystem, parent: int, name: str) -> None:
-        pkey = self._writable_dir(parent, name, "unlink")
-        if self._is_top(pkey):
-            raise FsError(errno.EISDIR)
+    def __init__(
+        self, store: ObjectStore, options: FsOptions, inodes: InodeTable, views: Views, files: OpenFiles
+    ) -> None:
+        self.store = store
+        self.options = options
+        self.inodes = inodes
+        self.views = views
+        self.files = files
+
+    # ----- directories and buckets ---------------------------------------------------------
+    async def mkdir(self, pkey: Key, name: str, mode: int) -> None:
+        """Write the directory marker of ``name`` in the directory ``pkey`` of a bucket."""
         key = (pkey[0], join(pkey[1], name))
-        await self._settle(key)
-        node, _ = await self._node(key)
-        if node.is_dir:
-            raise FsError(errno.EISDIR)
-        view = self._view(key[0])
-        obj = node.object_name
-        assert obj is not None
-        writer = self._writer_at(key)
-        if writer is not None:
-            self._unname_writer(view, writer, obj)
-        if obj in view.infos:
-            await self._delete_object(key[0], obj, "unlink")
-        self._orphan(key, node)
+        tree = await self.views.tree(pkey[0])
+        if tree.node(pkey[1]) is None:
+            raise FsError(errno.ENOENT)
+        if tree.node(key[1]) is not None:
+            raise FsError(errno.EEXIST)
+        meta = ObjectMeta(key[1] + "/", metadata=mode_meta(mode, 0o777, self.options.umask))
+        try:
+            info = await self.store.put(key[0], meta, b"")
+        except StoreError as e:
+            raise from_store(e, "mkdir", f"{key[0]}/{key[1]}") from None
+        self.views.view(key[0]).apply(info)
+
+    async def make_bucket(self, name: str) -> None:
+        """Create the bucket ``name`` with the mount's bucket defaults."""
+        if not valid_bucket_name(name):
+            raise fail(errno.EINVAL, "mkdir", name, "not a valid bucket name", logging.INFO)
+        if name in await self.views.bucket_names(fresh=True):
+            raise FsError(errno.EEXIST)
+        d = self.options.bucket_defaults
+        config = BucketConfig(
+            bucket=name,
+            description=d.description,
+            max_object_size=d.max_object_size,
+            max_bytes=d.max_bytes,
+            storage=d.storage,
+            replicas=d.replicas,
+            ttl=d.ttl,
+            compression=d.compression,
+        )
+        try:
+            await self.store.create_bucket(config)
+        except StoreError as e:
+            raise from_store(e, "mkdir", name) from None
+        self.views.forget_bucket_names()
+
+    async def rmdir(self, key: Key) -> None:
+        """Remove the empty directory at ``key`` inside a bucket."""
+        node, _ = await self.views.node(key)
+        if not node.is_dir:
+            raise FsError(errno.ENOTDIR)
+        view = self.views.view(key[0])
+        marker = key[1] + "/"
+        if [n for n in view.names_under(marker) if n != marker]:
+            raise FsError(errno.ENOTEMPTY)
+        if marker in view.infos:
+            await self._delete_object(key[0], marker, "rmdir")
         self.inodes.detach(key)
 
-    async def rename(
-        self: Filesystem, parent: int, name: str, new_parent: int, new_name: str, flags: int = 0
-    ) -> None:
-        """Rename within a bucket (``EXDEV`` across buckets).
+    async def remove_bucket(self, name: str) -> None:
+        """Delete the bucket ``name`` if it holds no object at all (``ENOTEMPTY``)."""
+        try:
+            objects = await self.store.list_objects(name)
+            if objects:
+                raise FsError(errno.ENOTEMPTY)
+            await self.store.delete_bucket(name)
+        except StoreError as e:
+            raise from_store(e, "rmdir", name) from None
+        self.views.drop(name)
+        self.inodes.detach((name, ""))
 
-        ``flags``: 1 (RENAME_NOREPLACE) refuses an existing target; 2 (RENAME_EXCHANGE) is
-        not supported (``EINVAL``).
+    async def _delete_object(self, bucket: str, name: str, op: str) -> None:
+        """Delete ``name`` from the store and the view (already gone is fine)."""
+        try:
+            await self.store.delete(bucket, name)
+        except NotFound:
+            log.debug("%s %s/%s: already deleted", op, bucket, name)
+        except StoreError as e:
+            raise from_store(e, op, f"{bucket}/{name}") from None
+        self.views.view(bucket).remove(name)
+
+    # ----- files ---------------------------------------------------------------------------
+    async def unlink(self, key: Key) -> None:
+        """Remove the file or link at ``key`` (``EISDIR`` for a directory)."""
+        await self.files.settle(key)
+        node, _ = await self.views.node(key)
+        if node.is_dir:
+            raise FsError(errno.EISDIR)
+        view = self.views.view(key[0])
+        obj = node.object_name
+        assert obj is not None
+        writer = self.files.writer_at(key)
+        if writer is not None:
+            self.files.unname(writer, obj)
+        if obj in view.infos:
+            await self._delete_object(key[0], obj, "unlink")
+        self.files.orphan(key, node)
+        self.inodes.detach(key)
+
+    async def rename(self, old_key: Key, new_key: Key, flags: int = 0) -> None:
+        """Rename within one bucket (the caller refuses other buckets and the top).
+
+        ``flags``: 1 (RENAME_NOREPLACE) refuses an existing target.
         """
-        pkey = self._writable_dir(parent, name, "rename")
-        nkey = self._writable_dir(new_parent, new_name, "rename")
-        if flags & 2:
-            raise fail(errno.EINVAL, "rename", name, "RENAME_EXCHANGE is not supported")
-        if self._is_top(pkey) or self._is_top(nkey):
-            raise fail(errno.EPERM, "rename", name, "buckets cannot be renamed", logging.INFO)
-        if pkey[0] != nkey[0]:
-            raise FsError(errno.EXDEV)
-        bucket = pkey[0]
-        old_key, new_key = (bucket, join(pkey[1], name)), (bucket, join(nkey[1], new_name))
         if old_key == new_key:
             return
-        await self._settle(old_key)
-        await self._settle(new_key)
-        node, tree = await self._node(old_key)
+        bucket = old_key[0]
+        await self.files.settle(old_key)
+        await self.files.settle(new_key)
+        node, tree = await self.views.node(old_key)
         assert tree is not None
-        if tree.node(nkey[1]) is None:
+        if tree.node(parent_of(new_key[1])[0]) is None:
             raise FsError(errno.ENOENT)
         target = tree.node(new_key[1])
         if target is not None and flags & 1:
@@ -95,23 +171,23 @@ class NamespaceMixin:
             assert node.object_name is not None
             # the inode moves in the same step as the view: an open of the replaced inode
             # never sees the moved content under the old inode's size
-            view = self._view(bucket)
+            view = self.views.view(bucket)
             with view.holding(node.object_name, new_key[1]):
                 await self._rename_file(old_key, node, new_key[1])
-                self._orphan(new_key, target)
+                self.files.orphan(new_key, target)
                 self.inodes.move(old_key, new_key)
             return
         self.inodes.move(old_key, new_key)
 
-    async def _rename_file(self: Filesystem, old_key: Key, node: Node, new_obj: str) -> None:
+    async def _rename_file(self, old_key: Key, node: Node, new_obj: str) -> None:
         """Move the file at ``old_key`` to ``new_obj``; a file open for writing at
         ``new_obj`` becomes like an unlinked file (never published)."""
         bucket = old_key[0]
-        view = self._view(bucket)
+        view = self.views.view(bucket)
         obj = node.object_name
         assert obj is not None
-        writer = self._writer_at(old_key)
-        replaced = self._writer_at((bucket, new_obj))
+        writer = self.files.writer_at(old_key)
+        replaced = self.files.writer_at((bucket, new_obj))
         if obj in view.infos:
             try:
                 moved = await self.store.rename(bucket, obj, new_obj, replace=True)
@@ -123,19 +199,12 @@ class NamespaceMixin:
         elif new_obj in view.infos:
             await self._delete_object(bucket, new_obj, "rename")
         if replaced is not None:
-            self._unname_writer(view, replaced, new_obj)
+            self.files.unname(replaced, new_obj)
         if writer is not None:
-            self._rename_writer(view, writer, new_obj)
+            self.files.rename_writer(writer, new_obj)
 
-    def _rename_writer(self: Filesystem, view: BucketView, writer: Writer, new_obj: str) -> None:
-        pending = view.pending.get(writer.name)
-        view.set_pending(writer.name, None)
-        writer.meta = replace(writer.meta, name=new_obj)
-        if pending is not None:
-            view.set_pending(new_obj, replace(pending, name=new_obj))
-
-    async def _rename_dir(self: Filesystem, bucket: str, old: str, new: str, target: Node | None) -> None:
-        view = self._view(bucket)
+    async def _rename_dir(self, bucket: str, old: str, new: str, target: Node | None) -> None:
+        view = self.views.view(bucket)
         if target is not None:
             if not target.is_dir:
                 raise FsError(errno.ENOTDIR)
@@ -144,14 +213,14 @@ class NamespaceMixin:
                 raise FsError(errno.ENOTEMPTY)
             if new + "/" in view.infos:
                 await self._delete_object(bucket, new + "/", "rename")
-        writers = {w.name: w for w in self._writers.values() if w.bucket == bucket}
+        writers = self.files.writers_in(bucket)
         failures: list[tuple[str, StoreError]] = []
         limiter = trio.CapacityLimiter(RENAME_CONCURRENCY)
 
         async def move(obj: str) -> None:
             dest = new + obj[len(old) :]
             if obj in writers:
-                self._rename_writer(view, writers[obj], dest)
+                self.files.rename_writer(writers[obj], dest)
             if obj not in view.infos:
                 return
             async with limiter:

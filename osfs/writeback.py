@@ -30,13 +30,12 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import trio
 
 from .store.base import ObjectStore, Upload
+from .store.bridge import Call, call_in_thread
 from .store.errors import BadName, NoSpace, Sealed, StoreError, TooLarge
 from .store.types import ObjectInfo, ObjectMeta
 
@@ -48,33 +47,6 @@ COPY_BLOCK = 1024 * 1024
 MEMORY_SPOOL = 1024 * 1024
 #: Appends to a spool file are gathered into writes of this size.
 DISK_BLOCK = 1024 * 1024
-
-
-class _InThread:
-    """One blocking call running in a worker thread, whose result trio awaits later.
-
-    Unlike ``trio.to_thread.run_sync`` nobody has to wait while it runs: the caller goes
-    on and calls :meth:`result` when it needs the outcome (once).
-    """
-
-    def __init__(self, fn: Callable[[], object]) -> None:
-        token = trio.lowlevel.current_trio_token()
-        self._done = trio.Event()
-        self._outcome: Any = None  # an ``outcome.Outcome``
-
-        def deliver(result: Any) -> None:  # in the worker thread
-            self._outcome = result
-            with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(self._done.set)
-
-        trio.lowlevel.start_thread_soon(fn, deliver)
-
-    async def result(self) -> object:
-        """The call's outcome; without a schedule point when it has been delivered."""
-        if self._outcome is None:
-            await self._done.wait()
-        assert self._outcome is not None
-        return self._outcome.unwrap()
 
 
 class Spool:
@@ -99,7 +71,7 @@ class Spool:
         self._tail_bytes = 0
         self._tail_at = 0
         #: The tail's background write: (the call, blocks it writes, bytes it writes).
-        self._flight: tuple[_InThread, int, int] | None = None
+        self._flight: tuple[Call[None], int, int] | None = None
 
     @property
     def on_disk(self) -> bool:
@@ -131,7 +103,7 @@ class Spool:
         """Write the whole tail in the background (none may be in flight)."""
         assert self._fd is not None and self._flight is None
         blocks = list(self._tail)
-        call = _InThread(functools.partial(_pwrite_all, self._fd, blocks, self._tail_at))
+        call = call_in_thread(functools.partial(_pwrite_all, self._fd, blocks, self._tail_at))
         self._flight = (call, len(blocks), self._tail_bytes)
 
     async def _landed(self) -> None:
@@ -372,10 +344,11 @@ class Writer:
             self.refused = None
 
     async def commit(self) -> ObjectInfo | None:
-        """Publish the content if it changed since the last commit; return the new info."""
+        """Publish the content if it changed since the last commit; return the new info
+        (None when this call published nothing: no change, or the file was unlinked)."""
         async with self._lock:
             if not self.dirty or self.unlinked:
-                return self.committed
+                return None
             if self._upload is not None and self._upload_meta != self.meta:
                 await self._stop_stream("renamed or meta changed")
             try:

@@ -30,6 +30,8 @@ directory (never cached). Writing or removing a read-only attribute, a reserved 
 ``user.bucket.*`` attribute, or any attribute of a node without an object (an implicit
 directory, a bucket) fails with ``EPERM``; a name outside these tables fails with
 ``ENOTSUP``; reading an absent attribute fails with ``ENODATA``.
+
+The :class:`Xattrs` part answers these for the filesystem.
 """
 
 from __future__ import annotations
@@ -37,17 +39,19 @@ from __future__ import annotations
 import errno
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
+from .attrs import RESERVED_PREFIX
+from .config import FsOptions
 from .errors import FsError, fail, from_store
+from .inodes import InodeTable, Key
+from .names import Node
+from .openfiles import OpenFiles
+from .store.base import ObjectStore
 from .store.errors import StoreError
 from .store.types import MIME_HEADER, BucketStatus, ObjectInfo, ObjectMeta
-
-if TYPE_CHECKING:
-    from .fs import Filesystem
+from .views import Views
 
 READ_ONLY = ("user.digest", "user.nuid", "user.chunks")
-RESERVED_PREFIX = "osfs-"
 BUCKET_PREFIX = "user.bucket."
 
 
@@ -118,15 +122,24 @@ def _edit(meta: ObjectMeta, name: str, value: str | None) -> ObjectMeta:
     return replace(meta, metadata=metadata)
 
 
-class XattrMixin:
-    """Mixed into :class:`osfs.fs.Filesystem`."""
+class Xattrs:
+    """Extended attributes of the filesystem's nodes; see the module docstring."""
 
-    async def _xattr_node(self: Filesystem, ino: int):
-        key = self._key(ino)
-        node, _ = await self._node(key)
+    def __init__(
+        self, store: ObjectStore, options: FsOptions, inodes: InodeTable, views: Views, files: OpenFiles
+    ) -> None:
+        self.store = store
+        self.options = options
+        self.inodes = inodes
+        self.views = views
+        self.files = files
+
+    async def _xattr_node(self, ino: int) -> tuple[Key, Node]:
+        key = self.inodes.key(ino)
+        node, _ = await self.views.node(key)
         return key, node
 
-    async def _all_values(self: Filesystem, ino: int) -> dict[str, str]:
+    async def _all_values(self, ino: int) -> dict[str, str]:
         """Every attribute of ``ino``: its object's, and a bucket directory's status."""
         key, node = await self._xattr_node(ino)
         out = _values(node.info) if node.info is not None else {}
@@ -138,10 +151,10 @@ class XattrMixin:
             out.update(_bucket_values(status))
         return out
 
-    async def listxattr(self: Filesystem, ino: int) -> list[str]:
+    async def listxattr(self, ino: int) -> list[str]:
         return sorted(await self._all_values(ino))
 
-    async def getxattr(self: Filesystem, ino: int, name: str) -> bytes:
+    async def getxattr(self, ino: int, name: str) -> bytes:
         if not name.startswith("user."):
             # security.capability before every write, SELinux and ACL probes on every ls -l:
             # answered without a lookup, and ENOTSUP (not ENODATA) so that ls stops asking
@@ -156,10 +169,10 @@ class XattrMixin:
             raise FsError(errno.ENODATA)
         return value.encode("utf-8", "surrogateescape")
 
-    async def setxattr(self: Filesystem, ino: int, name: str, value: bytes) -> None:
+    async def setxattr(self, ino: int, name: str, value: bytes) -> None:
         await self._change_xattr(ino, name, value.decode("utf-8", "surrogateescape"))
 
-    async def removexattr(self: Filesystem, ino: int, name: str) -> None:
+    async def removexattr(self, ino: int, name: str) -> None:
         _, node = await self._xattr_node(ino)
         if (
             node.info is not None
@@ -170,8 +183,8 @@ class XattrMixin:
             raise FsError(errno.ENODATA)
         await self._change_xattr(ino, name, None)
 
-    async def _change_xattr(self: Filesystem, ino: int, name: str, value: str | None) -> None:
-        await self._settle(self._key(ino))
+    async def _change_xattr(self, ino: int, name: str, value: str | None) -> None:
+        await self.files.settle(self.inodes.key(ino))
         key, node = await self._xattr_node(ino)
         if self.options.read_only:
             raise fail(errno.EROFS, "setxattr", name, "read-only mount")
@@ -184,4 +197,4 @@ class XattrMixin:
             raise fail(errno.EPERM, "setxattr", name, "reserved or empty key", logging.INFO)
         if node.info is None:
             raise fail(errno.EPERM, "setxattr", name, "no object behind this directory", logging.INFO)
-        await self._update_meta(ino, key, node, lambda m: _edit(m, name, value))
+        await self.files.update_meta(ino, key, node, lambda m: _edit(m, name, value))

@@ -9,7 +9,7 @@ import pytest
 
 from osfs import cli
 from osfs.connargs import UsageError, split_userinfo
-from osfs.metrics import prometheus_text
+from osfs.stats import prometheus_text
 from osfs.units import format_duration, format_size
 
 

@@ -220,6 +220,7 @@ class ObjectStore(ABC):
         that). ``Sealed`` for a sealed or mirror bucket; ``ValueError`` if ``older_than`` < 0.
         """
 
+    # ----- introspection ---------------------------------------------------------------
     def counters(self) -> StoreCounters:
         """Read-path counters (zeros for stores that keep none)."""
         return StoreCounters()

@@ -23,6 +23,10 @@ class BadName(StoreError):
     """A bucket or object name that the protocol does not allow."""
 
 
+class NameTooLong(BadName):
+    """An object name too long for its meta subject (the server's subject length limit)."""
+
+
 class TooLarge(StoreError):
     """The object exceeds the bucket's max object size; nothing was published."""
 

@@ -218,7 +218,14 @@ class AccountUsage:
 
 @dataclass(frozen=True)
 class StoreCounters:
-    """Read-path counters of a store, for ``osfs status`` and /metrics (zeros where not kept)."""
+    """Read-path counters of a store since it opened (all zero for stores that keep none).
+
+    ``cache_hits``/``chunk_fetches``: chunk reads served from the memory cache / fetched
+    from the server; ``cache_bytes``/``cache_limit``: chunk data in the memory cache and its
+    bound; ``verified``/``digest_failures``: versions read in order whose digest matched /
+    did not match; ``disk_hits``, ``disk_cache_bytes``, ``disk_cache_limit``: the same for
+    the disk cache (0 without one).
+    """
 
     cache_hits: int = 0
     chunk_fetches: int = 0

@@ -165,11 +165,11 @@ def test_failed_watch_falls_back_to_listing_then_recovers(run_fs) -> None:
         await store.put("b", ObjectMeta("one"), b"1")
         store.fail_next_watch = Unavailable("no watch")
         assert await listdir(fs, "b") == ["one"]
-        assert not fs._views["b"].watching
+        assert not fs.views.get("b").watching
         await store.put("b", ObjectMeta("two"), b"2")
         await trio.sleep(1.2)
         assert await listdir(fs, "b") == ["one", "two"]
-        assert fs._views["b"].watching
+        assert fs.views.get("b").watching
         await store.put("b", ObjectMeta("three"), b"3")
         await settle()
         assert await listdir(fs, "b") == ["one", "three", "two"]
@@ -182,7 +182,7 @@ def test_open_before_the_watch_caught_up_reads_the_new_version(run_fs) -> None:
         await store.create_bucket(BucketConfig("b"))
         await store.put("b", ObjectMeta("f"), b"old")
         ino = await resolve(fs, "b/f")
-        assert fs._views["b"].watching
+        assert fs.views.get("b").watching
         # same size: whether or not the watch delivered it before the open, the reader
         # gets the new version (a different size would be ESTALE, as the kernel sized the
         # inode from the old one)
@@ -205,7 +205,7 @@ def test_watch_updates_of_held_names_wait_for_the_hold() -> None:
 
     from osfs.store.memory import MemoryStore
     from osfs.store.types import ObjectInfo
-    from osfs.watch import BucketView
+    from osfs.views import BucketView
 
     changed: list[str] = []
     view = BucketView(MemoryStore(), "b", lambda _b, name: changed.append(name))

@@ -111,7 +111,7 @@ async def check(fs: Filesystem, store: ObjectStore, model: dict[str, bytes], buc
     assert set(stored) == set(model)
     for name, data in model.items():
         assert await store.read(stored[name], 0, len(data) + 1) == data, name
-    assert fs._writers == {}
+    assert fs.files.in_flight == 0
 
 
 @settings(max_examples=40, deadline=None)

@@ -164,9 +164,9 @@ def test_listing_the_top_does_not_load_buckets(run_fs) -> None:
             attr = await fs.lookup(ROOT_INODE, entry.name)
             assert stat.S_ISDIR((await fs.getattr(attr.ino)).mode)
         fs.releasedir(fh)
-        assert fs._views == {}
+        assert fs.views.loaded() == []
         assert await listdir(fs, "b2") == []
-        assert list(fs._views) == ["b2"]
+        assert fs.views.loaded() == ["b2"]
 
     run_fs(body)
 

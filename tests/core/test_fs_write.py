@@ -28,7 +28,7 @@ def test_create_write_visible_only_after_close(run_fs) -> None:
         reply, attr = await fs.create(b, "f", os.O_WRONLY | os.O_CREAT, 0o644)
         for off in range(0, len(data), 65536):
             await fs.write(reply.fh, off, data[off : off + 65536])
-        writer = fs._writers[attr.ino]
+        writer = fs.files.writer(attr.ino)
         assert writer.streaming
         with pytest.raises(se.NotFound):
             await store.info("b", "f")
@@ -114,7 +114,7 @@ def test_append_spools_existing_content(run_fs) -> None:
         ino = await resolve(fs, "b/log")
         h = await fs.open(ino, os.O_WRONLY | os.O_APPEND)
         await fs.write(h.fh, 0, b"line2\n")
-        assert not fs._writers[ino].streaming
+        assert not fs.files.writer(ino).streaming
         await fs.flush(h.fh)
         await fs.release(h.fh)
         info = await store.info("b", "log")
@@ -129,9 +129,9 @@ def test_seek_back_switches_to_spool(run_fs) -> None:
         b = await bucket(fs, store)
         reply, attr = await fs.create(b, "f", os.O_RDWR, 0o644)
         await fs.write(reply.fh, 0, b"aaaaaaaaaa")
-        assert fs._writers[attr.ino].streaming
+        assert fs.files.writer(attr.ino).streaming
         await fs.write(reply.fh, 2, b"BB")
-        assert not fs._writers[attr.ino].streaming
+        assert not fs.files.writer(attr.ino).streaming
         await fs.write(reply.fh, 20, b"end")
         assert await fs.read(reply.fh, 0, 100) == b"aaBBaaaaaa" + b"\0" * 10 + b"end"
         await fs.flush(reply.fh)
@@ -167,7 +167,7 @@ def test_truncate(run_fs) -> None:
         assert (await store.info("b", "f")).size == 0
         await fs.setattr(ino, size=6)
         assert await read_file(fs, "b/f") == b"\0" * 6
-        assert fs._writers == {}
+        assert fs.files.in_flight == 0
 
     run_fs(body)
 

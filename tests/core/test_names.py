@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from osfs.names import build_tree, split_name
+from osfs.names import bad_component, bad_new_name, build_tree, split_name
 from osfs.store.types import ObjectInfo
 
 
@@ -103,3 +104,14 @@ def test_incremental_updates_match_a_full_build(steps: list[tuple[bool, str]]) -
         if tree is None:
             tree = build_tree(live.values())
         assert shape(tree) == shape(build_tree(live.values()))
+
+
+def test_bad_component_gives_the_errno_with_its_reason() -> None:
+    long = bad_component("é" * 128)  # 256 bytes in UTF-8
+    assert long is not None and long.errno == errno.ENAMETOOLONG
+    assert bad_component("é" * 127 + "x") is None
+    for part in ["", ".", "..", "a\0b", "a/b"]:
+        bad = bad_component(part)
+        assert bad is not None and bad.errno == errno.EINVAL and bad.why, part
+    not_utf8 = bad_new_name(b"\xff".decode("utf-8", "surrogateescape"))
+    assert not_utf8 is not None and not_utf8.errno == errno.EINVAL

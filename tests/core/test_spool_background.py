@@ -121,7 +121,7 @@ def test_a_spool_failure_while_streaming_stops_the_stream_and_loses_nothing(run_
         monkeypatch.setattr(writeback, "_pwrite_all", flaky)
         data = bytes(range(256)) * 16 * 1024  # 4 MiB
         reply, attr = await fs.create(await resolve(fs, "b"), "f", os.O_WRONLY, 0o644)
-        writer = fs._writers[attr.ino]
+        writer = fs.files.writer(attr.ino)
         assert writer.streaming
         off, refused = 0, 0
         piece = 32 * 1024

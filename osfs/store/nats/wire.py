@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import BadName, Corrupt
+from ..errors import BadName, Corrupt, NameTooLong
 from ..semantics import check_bucket, encode_digest
 from ..types import (
     EPOCH,
@@ -85,13 +85,13 @@ def chunk_subject(bucket: str, nuid: str) -> str:
 def meta_subject(bucket: str, name: str) -> str:
     """``$O.<bucket>.M.<encode_name(name)>``: the subject of one name's meta messages.
 
-    ``BadName`` when the name is longer than :func:`max_name_bytes` allows (every request
-    about the name must fit the server's control-line limit).
+    ``NameTooLong`` when the name is longer than :func:`max_name_bytes` allows (every
+    request about the name must fit the server's control-line limit).
     """
     check_bucket(bucket)
     subject = f"$O.{bucket}.M.{encode_name(name)}"
     if len(subject) > _max_meta_subject_len(bucket):
-        raise BadName(
+        raise NameTooLong(
             f"object name of {len(name.encode('utf-8'))} bytes is too long for bucket {bucket!r} "
             f"(at most {max_name_bytes(bucket)})"
         )

@@ -1,4 +1,8 @@
-"""Per-bucket metadata cache kept coherent from ``store.watch``.
+"""Per-bucket metadata caches kept coherent from ``store.watch``, and the part that owns them.
+
+:class:`Views` is the filesystem's part that holds one :class:`BucketView` per visited
+bucket (starting its watch in the filesystem's nursery), the cached list of bucket names,
+and finds the node behind a ``(bucket, path)`` key.
 
 A :class:`BucketView` holds the latest live meta of every name in one bucket and the
 directory tree built from them (:func:`osfs.names.build_tree`; single changes are applied
@@ -29,15 +33,19 @@ the filesystem has not moved yet.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import trio
 
-from .names import Tree, build_tree
+from .config import FsOptions
+from .errors import FsError, from_store
+from .inodes import Key, is_top
+from .names import Node, Tree, build_tree
 from .store.base import ObjectStore
-from .store.errors import BucketNotFound, StoreError
+from .store.errors import BucketNotFound, NotFound, StoreError
 from .store.types import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,8 @@ log = logging.getLogger(__name__)
 FALLBACK_TTL = 1.0
 #: Pause before re-opening a failed watch (seconds).
 RETRY_DELAY = 1.0
+#: How long the list of buckets is reused (seconds).
+BUCKET_LIST_TTL = 1.0
 
 
 class BucketView:
@@ -256,3 +266,130 @@ class BucketView:
         except BucketNotFound as e:
             self.gone = True
             self.error = e
+
+
+class Views:
+    """The bucket views of one filesystem and the cached bucket names.
+
+    ``on_change(bucket, name)`` is called for every change a watch brings in (see
+    :class:`BucketView`). Views are started in the nursery given to :meth:`start`.
+    """
+
+    def __init__(self, store: ObjectStore, options: FsOptions, on_change: Callable[[str, str], None]) -> None:
+        self.store = store
+        self.options = options
+        self._on_change = on_change
+        self._views: dict[str, BucketView] = {}
+        self._nursery: trio.Nursery | None = None
+        self._buckets: tuple[float, list[str]] | None = None
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Start watches in ``nursery`` from now on (the mount's bucket's at once)."""
+        self._nursery = nursery
+        if self.options.bucket:
+            self.view(self.options.bucket)
+
+    def get(self, bucket: str) -> BucketView | None:
+        """The view of ``bucket`` if one was started (without starting one)."""
+        return self._views.get(bucket)
+
+    def loaded(self) -> list[str]:
+        """Buckets that have a view, in the order they were first visited."""
+        return list(self._views)
+
+    def view(self, bucket: str) -> BucketView:
+        """The live view of ``bucket``, started on first use (or after the bucket vanished)."""
+        view = self._views.get(bucket)
+        if view is None or view.gone:
+            if self._nursery is None:
+                raise RuntimeError("Filesystem.start() must be called first")
+            view = BucketView(self.store, bucket, self._on_change)
+            self._views[bucket] = view
+            self._nursery.start_soon(view.run)
+        return view
+
+    def drop(self, bucket: str) -> None:
+        """``bucket`` was deleted by this mount: its view is gone, the names are stale."""
+        view = self._views.pop(bucket, None)
+        if view is not None:
+            view.gone = True
+        self._buckets = None
+
+    def cached_tree(self, bucket: str) -> Tree | None:
+        """``bucket``'s tree if it is loaded, without waiting or listing."""
+        view = self._views.get(bucket)
+        return view.cached_tree if view is not None else None
+
+    async def tree(self, bucket: str) -> Tree:
+        """``bucket``'s current tree (``FsError`` if it cannot be listed)."""
+        try:
+            return await self.view(bucket).tree()
+        except StoreError as e:
+            raise from_store(e, "list", bucket) from None
+
+    async def node(self, key: Key, *, need_tree: bool = False) -> tuple[Node, Tree | None]:
+        """The node at ``key`` and its bucket's tree (``ENOENT`` when there is none).
+
+        The tree is None for the top, and for a bucket's own directory whose bucket is not
+        loaded yet unless ``need_tree``: ``ls -l`` of the top does not start a watch per
+        bucket.
+        """
+        if is_top(key):
+            return Node("", True), None
+        if key[1] == "" and not need_tree:
+            view = self._views.get(key[0])
+            if view is None or view.gone or not view.ready.is_set():
+                if key[0] != self.options.bucket and key[0] not in await self.bucket_names():
+                    raise FsError(errno.ENOENT)
+                return Node("", True), None
+        tree = await self.tree(key[0])
+        node = tree.node(key[1])
+        if node is None:
+            raise FsError(errno.ENOENT)
+        return node, tree
+
+    async def current_info(self, key: Key, node: Node) -> ObjectInfo | None:
+        """The latest meta of the stored file ``node`` at ``key`` (None for a file not
+        stored yet; ``ENOENT`` when it is gone).
+
+        While the bucket's watch is live the cached meta is current (within the watch's
+        latency; a read that finds it replaced before serving anything re-reads it), so
+        no request is made; otherwise it is fetched.
+        """
+        if node.info is None or not node.info.nuid:
+            return None
+        view = self.view(key[0])
+        if view.watching:
+            return node.info
+        try:
+            info = await self.store.info(key[0], node.info.name)
+        except NotFound:
+            self.view(key[0]).remove(node.info.name)
+            raise FsError(errno.ENOENT) from None
+        except StoreError as e:
+            raise from_store(e, "open", f"{key[0]}/{node.info.name}") from None
+        self.view(key[0]).apply(info)
+        return info
+
+    async def reread(self, info: ObjectInfo, op: str) -> ObjectInfo:
+        """The current meta behind a version that turned out to be replaced."""
+        try:
+            current = await self.store.info(info.bucket, info.name)
+        except StoreError as e:
+            raise from_store(e, op, f"{info.bucket}/{info.name}") from None
+        self.view(info.bucket).apply(current)
+        return current
+
+    async def bucket_names(self, fresh: bool = False) -> list[str]:
+        """The account's bucket names, reused for :data:`BUCKET_LIST_TTL` unless ``fresh``."""
+        now = trio.current_time()
+        if fresh or self._buckets is None or now - self._buckets[0] > BUCKET_LIST_TTL:
+            try:
+                self._buckets = (now, await self.store.bucket_names())
+            except StoreError as e:
+                raise from_store(e, "list buckets") from None
+        return self._buckets[1]
+
+    def forget_bucket_names(self) -> None:
+        """A bucket was created or found: list the names again on next use."""
+        self._buckets = None

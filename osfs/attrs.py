@@ -1,0 +1,135 @@
+"""The ``osfs-*`` object-metadata vocabulary, and what ``stat`` shows for a node.
+
+File attributes that objects do not carry natively are kept in their metadata under keys
+starting with :data:`RESERVED_PREFIX` (``user.meta.osfs-*`` extended attributes are
+refused, so only the filesystem writes them). Absent means the mount's defaults:
+``FsOptions.uid``/``gid``, ``0o666`` for files and ``0o777`` for directories, both less
+``umask``, and the object's own mtime.
+
+* ``osfs-mode``: permission bits in octal (e.g. ``"640"``);
+* ``osfs-uid``, ``osfs-gid``: decimal ids;
+* ``osfs-mtime``: modification time in nanoseconds since the epoch (dropped by a new write);
+* ``osfs-symlink``: on an object link, the text given to ``symlink(2)`` (:mod:`osfs.links`).
+
+This module only spells and reads these keys; it holds no state.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from .config import FsOptions
+from .handles import Attr
+from .names import Node, Tree
+from .store.types import ObjectInfo, ObjectMeta
+from .writeback import Writer
+
+#: Metadata keys starting with this belong to the filesystem.
+RESERVED_PREFIX = "osfs-"
+META_MODE = "osfs-mode"
+META_UID = "osfs-uid"
+META_GID = "osfs-gid"
+META_MTIME = "osfs-mtime"
+META_SYMLINK = "osfs-symlink"
+
+
+def meta_int(text: str | None, base: int = 10, default: int = 0) -> int:
+    """``text`` as an integer; ``default`` when absent or malformed."""
+    if text is None:
+        return default
+    try:
+        return int(text, base)
+    except ValueError:
+        return default
+
+
+def mode_meta(mode: int, base: int, umask: int) -> dict[str, str]:
+    """The metadata recording permission bits ``mode`` of a new object (nothing when they
+    are the default ``base & ~umask``)."""
+    perm = mode & 0o7777
+    return {} if perm == base & ~umask else {META_MODE: f"{perm:o}"}
+
+
+def changes_of(*, mode: int | None, uid: int | None, gid: int | None, mtime_ns: int | None) -> dict[str, str]:
+    """The metadata entries that record a ``chmod``/``chown``/``touch`` (None: unchanged)."""
+    changes: dict[str, str] = {}
+    if mode is not None:
+        changes[META_MODE] = f"{mode & 0o7777:o}"
+    if uid is not None:
+        changes[META_UID] = str(uid)
+    if gid is not None:
+        changes[META_GID] = str(gid)
+    if mtime_ns is not None:
+        changes[META_MTIME] = str(mtime_ns)
+    return changes
+
+
+def pin_mtime(changes: Mapping[str, str], info: ObjectInfo | None) -> dict[str, str]:
+    """``changes`` plus the object's current mtime when neither pins one yet, so that a
+    ``chmod``/``chown`` does not move the shown mtime."""
+    out = dict(changes)
+    if META_MTIME not in out and info is not None and META_MTIME not in info.metadata:
+        out[META_MTIME] = str(int(info.mtime.timestamp() * 1e9))
+    return out
+
+
+def without_mtime(meta: ObjectMeta) -> ObjectMeta:
+    """``meta`` less a pinned mtime (a new write moves the mtime)."""
+    if META_MTIME not in meta.metadata:
+        return meta
+    return replace(meta, metadata={k: v for k, v in meta.metadata.items() if k != META_MTIME})
+
+
+def attr_of(
+    ino: int,
+    node: Node,
+    tree: Tree | None,
+    options: FsOptions,
+    *,
+    default_mtime_ns: int,
+    writer: Writer | None,
+    link_text: Callable[[Node, Tree | None], str],
+) -> Attr:
+    """What ``stat`` shows for ``node`` as inode ``ino``.
+
+    ``tree`` is the node's bucket tree (None when not loaded: a directory then shows
+    ``nlink`` 2); ``default_mtime_ns`` is shown for nodes without an object; ``writer``,
+    the file's open writer, gives the size and mtime of data not yet published;
+    ``link_text`` gives what ``readlink`` shows for a link (its length is the size).
+    """
+    info = node.info
+    meta = info.metadata if info is not None else {}
+    mtime = default_mtime_ns
+    if info is not None:
+        mtime = meta_int(meta.get(META_MTIME)) or int(info.mtime.timestamp() * 1e9)
+    if node.is_dir:
+        kind, perm, size = stat.S_IFDIR, 0o777 & ~options.umask, 0
+        d = tree.dirs.get(node.path) if tree is not None else None
+        nlink = 2 + (d.subdirs if d is not None else 0)
+    elif info is not None and info.link is not None:
+        kind, perm, nlink = stat.S_IFLNK, 0o777, 1
+        size = len(link_text(node, tree).encode())
+    else:
+        kind, perm, nlink = stat.S_IFREG, 0o666 & ~options.umask, 1
+        size = info.size if info is not None else 0
+        if writer is not None:
+            size = writer.size
+            mtime = writer.mtime_ns if writer.dirty else max(mtime, writer.mtime_ns)
+    mode_text = meta.get(META_MODE)
+    if mode_text is not None and kind != stat.S_IFLNK:
+        perm = meta_int(mode_text, 8) & 0o7777
+    if options.read_only:
+        perm &= ~0o222
+    return Attr(
+        ino=ino,
+        mode=kind | perm,
+        nlink=nlink,
+        size=size,
+        uid=meta_int(meta.get(META_UID), default=options.uid),
+        gid=meta_int(meta.get(META_GID), default=options.gid),
+        atime_ns=mtime,
+        mtime_ns=mtime,
+        ctime_ns=mtime,
+    )
