@@ -23,6 +23,7 @@ from .config import ConnectOptions
 from .connargs import ENV_HELP, UsageError, add_connection_arguments, connect_options
 from .connect import ConnectError, open_store
 from .embedded import DataDirInUse, EmbeddedServerError, embedded_for
+from .options import apply_o_options
 from .store import errors as se
 from .store.base import ObjectStore
 from .store.types import BucketConfig, BucketStatus, Placement, Republish, StreamSource, valid_bucket_name
@@ -40,8 +41,8 @@ exit codes:
 """
 
 
-def add_subcommands(b: argparse.ArgumentParser) -> None:
-    """The ``bucket`` subcommands; their parsers are kept in ``b._osfs_leaf`` by name."""
+def add_subcommands(b: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Add the ``bucket`` subcommands to ``b``; returns their parsers by name."""
     sub = b.add_subparsers(dest="bucket_command", metavar="ACTION")
     sub.required = True
     leaves: dict[str, argparse.ArgumentParser] = {}
@@ -87,7 +88,7 @@ def add_subcommands(b: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", metavar="BUCKET[@API]", help="mirror a bucket (read-only copy)")
     p.add_argument("--source", action="append", default=[], metavar="BUCKET[@API]", help="source (repeat)")
     p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="bucket metadata")
-    b._osfs_leaf = leaves  # type: ignore[attr-defined]
+    return leaves
 
 
 def _source(text: str) -> StreamSource:
@@ -287,8 +288,6 @@ def _error(msg: str) -> None:
 
 def run(ns: argparse.Namespace, env: dict[str, str]) -> int:
     """Run one ``osfs bucket`` action; the exit code (see :data:`EXIT_HELP`)."""
-    from .cli import apply_o_options
-
     logging.basicConfig(level=logging.WARNING, format="osfs: %(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncio").setLevel(logging.ERROR)
     apply_o_options(ns, ns.options)
