@@ -48,7 +48,8 @@ def assert_ok(res: subprocess.CompletedProcess) -> None:
 
 
 def assert_refused(res: subprocess.CompletedProcess, *secrets: str) -> None:
-    assert res.returncode not in (0, 2), res.stdout + res.stderr
+    """A refused secret: exit code 1 (as the README says), one line on stderr, no secret shown."""
+    assert res.returncode == 1, res.stdout + res.stderr
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert res.stderr.startswith("osfs: ")
     for s in secrets:
