@@ -41,14 +41,16 @@ def fuse_unusable() -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("requires_fuse") is None:
-        return
-    why = fuse_unusable()
-    if why is None:
+    """Skip a test whose ``requires_fuse`` or ``needs(available, what)`` markers are not met;
+    fail it instead when ``CI`` is set (scripts/setup.sh installs all of it there)."""
+    missing = [str(m.args[1]) for m in item.iter_markers("needs") if not m.args[0]]
+    if item.get_closest_marker("requires_fuse") is not None and (why := fuse_unusable()):
+        missing.insert(0, f"/dev/fuse and root ({why})")
+    if not missing:
         return
     if os.environ.get("CI"):
-        pytest.fail(f"CI is set and this test needs real mounts, but FUSE cannot be used: {why}")
-    pytest.skip(f"needs /dev/fuse and root: {why}")
+        pytest.fail(f"CI is set, and this test needs what is missing here: {'; '.join(missing)}")
+    pytest.skip(f"needs {'; '.join(missing)}")
 
 
 _bucket_counter = itertools.count()

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import nkeys
 import pytest
-from mountkit import osfs_cmd, requires_fuse, start_mount
+from mountkit import needs_program, osfs_cmd, requires_fuse, start_mount
 
 from osfs.embedded import EmbeddedServer
 
@@ -252,7 +251,7 @@ def make_pki(d: Path, name: str) -> dict[str, str]:
     return {k: str(d / f) for k, f in names.items()}
 
 
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+needs_openssl = needs_program("openssl")
 
 
 def tls_config(pki: dict[str, str], verify: bool) -> str:
