@@ -20,6 +20,7 @@ import inspect
 import os
 import socket
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import Any
 
 import nats.aio.client
@@ -205,18 +206,18 @@ def test_the_internals_the_fast_client_uses_have_their_shape(nats_url: str) -> N
         nc = client.new_client()
         assert type(nc) is not Client, "new_client() fell back to nats-py's own client before connecting"
         await client.connect(nc, servers=[nats_url], allow_reconnect=False)
-        try:
-            failed = _failures(_checks_of_a_connection(nc))
+        try:  # on the loop: a StreamReader is made for the loop it runs on
+            failed = _failures(_checks_of_the_client_class()) + _failures(_checks_of_a_connection(nc))
             await nc.publish("internals.check", b"x" * 3000)  # a lean publish goes out whole
             await nc.flush(timeout=10)
             return failed
         finally:
             await nc.close()
 
-    failed = _failures(_checks_of_the_client_class()) + asyncio.run(main())
+    failed = asyncio.run(main())
     if failed:
         pytest.fail(
-            f"nats-py {nats.__version__} or Python's asyncio changed the internals osfs/store relies "
+            f"nats-py {version('nats-py')} or Python's asyncio changed the internals osfs/store relies "
             "on (see the store's nats client module); the store would run on nats-py's own, slower "
             "path. What changed:\n  - " + "\n  - ".join(failed),
             pytrace=False,
