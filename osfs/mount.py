@@ -26,7 +26,7 @@ import pyfuse3
 import trio
 
 from .config import ConnectOptions, FsOptions, MountOptions
-from .embedded import DataDirInUse, EmbeddedServerError, default_data_dir, embedded_for
+from .embedded import DataDirInUse, EmbeddedServerError, default_data_dir, embedded_for, published
 
 log = logging.getLogger("osfs")
 
@@ -312,12 +312,13 @@ async def _signals() -> None:
 
 
 def _run(opts: MountOptions, on_ready) -> None:
-    """Start the embedded server if needed, then serve until unmounted."""
+    """Start the embedded server if needed (its address published in its data directory for
+    ``osfs bucket`` while it runs), then serve until unmounted."""
     if opts.connect.servers:
         trio.run(_serve, opts, on_ready)
         return
     try:
-        with embedded_for(opts.data_dir or default_data_dir()) as server:
+        with embedded_for(opts.data_dir or default_data_dir()) as server, published(server):
             connect = replace(opts.connect, servers=(server.url,), token=server.token)
             trio.run(_serve, replace(opts, connect=connect, embedded=True), on_ready)
     except DataDirInUse as exc:

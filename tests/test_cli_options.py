@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from osfs import cli
+from osfs.connargs import UsageError
+from osfs.options import mount_options
 from osfs.units import parse_duration, parse_size
 
 
@@ -33,7 +35,7 @@ def test_bad_durations(bad):
 
 def options(*argv: str, env: dict | None = None):
     ns = cli.build_parser().parse_args(["mount", "/mnt/x", *argv])
-    return cli.mount_options(ns, env or {})
+    return mount_options(ns, env or {})
 
 
 def test_o_options_fold_into_config():
@@ -59,13 +61,13 @@ def test_environment_supplies_servers_and_secrets(tmp_path):
 
 
 def test_bad_inputs_are_usage_errors(tmp_path):
-    with pytest.raises(cli.UsageError, match="unknown mount option"):
+    with pytest.raises(UsageError, match="unknown mount option"):
         options("-o", "nonsense")
-    with pytest.raises(cli.UsageError, match="no such file"):
+    with pytest.raises(UsageError, match="no such file"):
         options("--creds", str(tmp_path / "missing.creds"))
-    with pytest.raises(cli.UsageError, match="chunk-size"):
+    with pytest.raises(UsageError, match="chunk-size"):
         options("--chunk-size", "100")
-    with pytest.raises(cli.UsageError, match="go together"):
+    with pytest.raises(UsageError, match="go together"):
         (tmp_path / "c").write_text("x")
         options("--tls-cert", str(tmp_path / "c"))
 
@@ -92,7 +94,7 @@ def test_request_timeout_is_settable():
     assert options().connect.request_timeout == 10.0
     assert options("--timeout", "2s").connect.request_timeout == 2.0
     assert options("-o", "timeout=500ms").connect.request_timeout == 0.5
-    with pytest.raises(cli.UsageError, match="--timeout"):
+    with pytest.raises(UsageError, match="--timeout"):
         options("--timeout", "0")
 
 
@@ -101,7 +103,7 @@ def test_orphan_grace_is_settable():
     assert options("--orphan-grace", "0s").orphan_grace == 0.0
     assert options("-o", "orphan_grace=2d").orphan_grace == 2 * 86400.0
     assert options("-o", "orphan_grace=off").orphan_grace is None
-    with pytest.raises(cli.UsageError, match="not a duration"):
+    with pytest.raises(UsageError, match="not a duration"):
         options("--orphan-grace", "soon")
 
 
@@ -111,5 +113,5 @@ def test_disk_cache_options(tmp_path):
     assert fs.disk_cache == tmp_path / "dc" and fs.disk_cache_size == 2 << 30
     fs = options("-o", f"disk_cache={tmp_path}/x,disk_cache_size=512M").fs
     assert fs.disk_cache == tmp_path / "x" and fs.disk_cache_size == 512 << 20
-    with pytest.raises(cli.UsageError, match="--disk-cache-size"):
+    with pytest.raises(UsageError, match="--disk-cache-size"):
         options("--disk-cache", str(tmp_path), "--disk-cache-size", "0")

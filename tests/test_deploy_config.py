@@ -7,26 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from osfs import cli
+from osfs import cli, options
 from osfs.connargs import UsageError, split_userinfo
 from osfs.stats import prometheus_text
 from osfs.units import format_duration, format_size
 
 
 def mount_opts(*argv: str, env: dict | None = None):
-    return cli.mount_options(cli.parse_args(["mount", "/mnt/x", *argv]), env or {})
+    return options.mount_options(cli.parse_args(["mount", "/mnt/x", *argv]), env or {})
 
 
 def test_every_mount_option_is_an_o_option():
     """Each --long option of ``osfs mount`` (but -o and --config's own file) is also -o key=value."""
-    _parser, subs = cli._build()
+    _parser, subs = cli.build_parsers()
     longs = {
         a.dest
         for a in subs["mount"]._actions
         if a.option_strings and a.dest not in ("help", "options", "mountpoint")
     }
-    flags = set(cli._O_FLAGS.values())
-    missing = {d for d in longs if d not in cli._O_VALUES and d not in flags}
+    flags = set(options.O_FLAGS.values())
+    missing = {d for d in longs if d not in options.O_VALUES and d not in flags}
     assert not missing, missing
 
 

@@ -7,21 +7,15 @@ rather than its temp path, so it would test every mount on the machine.)"""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
 from faultkit import live_metas, peer, requires_fuse, store_call, wait_for
+from mountkit import needs_program
 
 from osfs.store.types import BucketConfig
 
 pytestmark = [pytest.mark.mount, requires_fuse]
-
-
-def _tool(name: str):
-    return pytest.mark.skipif(
-        shutil.which(name) is None, reason=f"{name} is not installed (apt-get install {name})"
-    )
 
 
 @pytest.fixture
@@ -38,7 +32,7 @@ def _run(cmd: list[str], timeout: float = 90) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
-@_tool("fio")
+@needs_program("fio")
 def test_fio_random_io_with_crc32c_verify(workdir):
     m, d = workdir
     common = [
@@ -88,7 +82,7 @@ STRESSORS_CLEAN = [
 ]  # fmt: skip
 
 
-@_tool("stress-ng")
+@needs_program("stress-ng")
 def test_stress_ng_filesystem_stressors(workdir):
     m, d = workdir
     res = _run(["stress-ng", *STRESSORS_CLEAN, "--temp-path", str(d), "--timeout", "12s", "--verify"], 120)
@@ -98,7 +92,7 @@ def test_stress_ng_filesystem_stressors(workdir):
     assert "successful run completed" in out
 
 
-@_tool("stress-ng")
+@needs_program("stress-ng")
 @pytest.mark.parametrize(
     "stressor",
     [
@@ -121,7 +115,7 @@ def test_stress_ng_more_stressors(workdir, stressor):
     assert res.returncode == 0 and not fails, "\n".join(fails[:20]) + "\n" + m.log[-2000:]
 
 
-@_tool("dbench")
+@needs_program("dbench")
 def test_dbench(workdir, nats_url, bucket_name):
     _m, d = workdir
     loadfile = "/usr/share/dbench/client.txt"

@@ -8,6 +8,7 @@ Everything osfs logged is kept in ``Mounted.log`` for assertions.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,12 +17,20 @@ from pathlib import Path
 
 import pytest
 
+#: Marks tests that make real mounts: skipped where FUSE cannot be used (no /dev/fuse, not
+#: root), and failed there when the environment variable CI is set (tests/conftest.py).
+requires_fuse = pytest.mark.requires_fuse
 
-def _fuse_usable() -> bool:
-    return os.path.exists("/dev/fuse") and os.access("/dev/fuse", os.R_OK | os.W_OK) and os.geteuid() == 0
+
+def needs(available: bool, what: str) -> pytest.MarkDecorator:
+    """Mark a test that needs ``what`` (a tool, a link scripts/setup.sh makes): skipped
+    where it is not ``available``, failed there when CI is set (tests/conftest.py)."""
+    return pytest.mark.needs(available, what)
 
 
-requires_fuse = pytest.mark.skipif(not _fuse_usable(), reason="needs /dev/fuse and root")
+def needs_program(name: str, package: str | None = None) -> pytest.MarkDecorator:
+    """:func:`needs` the program ``name`` on PATH (from the Debian package ``package``)."""
+    return needs(shutil.which(name) is not None, f"{name} (apt-get install {package or name})")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nats
 import pytest
-from mountkit import requires_fuse
+from mountkit import needs, needs_program, requires_fuse
 from semkit import wait_for
 
 from osfs.mount import pid_file, process_running
@@ -30,9 +30,9 @@ def _helper_is_ours() -> bool:
     return HELPER.is_symlink() and Path(os.readlink(HELPER)).parent == VENV_BIN
 
 
-needs_helper = pytest.mark.skipif(
-    not _helper_is_ours() or shutil.which("mount") is None,
-    reason="/sbin/mount.fuse.osfs is not linked to this venv (run scripts/setup.sh)",
+needs_helper = needs(
+    _helper_is_ours() and shutil.which("mount") is not None,
+    "/sbin/mount.fuse.osfs linked to this venv (scripts/setup.sh without OSFS_NO_SYSTEM_LINKS)",
 )
 
 
@@ -168,11 +168,10 @@ def test_mount_reports_bad_options_and_failures(tmp_path: Path, nats_url: str):
     assert not os.path.ismount(mnt)
 
 
+@needs_program("mount.fuse3", "fuse3")
 def test_mount_fuse3_runs_osfs_spec_mnt_form(tmp_path: Path, nats_url: str, bucket_name: str, cleanup):
     """Without /sbin/mount.fuse.osfs, mount(8) falls back to mount.fuse3, which runs
     ``osfs SPEC MNT -o OPTS`` from PATH: the same path, exercised directly."""
-    if shutil.which("mount.fuse3") is None:
-        pytest.skip("mount.fuse3 is not installed")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     cleanup(mnt)

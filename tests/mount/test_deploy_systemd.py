@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mountkit import osfs_cmd, requires_fuse, start_mount
+from mountkit import needs_program, osfs_cmd, requires_fuse, start_mount
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "systemd"
@@ -25,7 +25,7 @@ def _osfs_binary() -> str:
     return str(beside) if beside.exists() else (shutil.which("osfs") or INSTALLED_OSFS)
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+@needs_program("systemd-analyze", "systemd")
 def test_units_verify(tmp_path: Path):
     """``systemd-analyze verify`` on the template (as an instance) and the example .mount unit.
 
