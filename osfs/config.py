@@ -1,7 +1,8 @@
 """Frozen configuration of a mount, with documented defaults.
 
-``cli.py`` builds these from arguments, ``-o`` options and the environment; everything
-below it only reads them.
+``cli.py`` builds these from arguments, ``-o`` options and the config file
+(:mod:`osfs.options`) and the environment (:mod:`osfs.connargs`); everything below it only
+reads them.
 """
 
 from __future__ import annotations

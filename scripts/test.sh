@@ -18,8 +18,6 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export HYPOTHESIS_STORAGE_DIRECTORY="$scratch/hypothesis"
 .venv/bin/ruff check --no-cache osfs tests bench
-# The import contracts live in pyproject.toml's [tool.importlinter] section.
-if grep -q '^\[tool\.importlinter\]' pyproject.toml; then
-    .venv/bin/lint-imports --no-cache
-fi
+# The architecture contracts: pyproject.toml's [tool.importlinter] section.
+.venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest -p no:cacheprovider -q -ra "$@"

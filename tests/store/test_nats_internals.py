@@ -31,7 +31,7 @@ from nats.aio.transport import TcpTransport
 from nats.protocol.parser import Parser
 from storekit import open_nats_store
 
-from osfs.store import nats_client as client
+from osfs.store.nats import client
 from osfs.store.types import BucketConfig, ObjectMeta
 
 CS = 1024  # small chunks: a multi-chunk object stays small
