@@ -38,13 +38,14 @@ import errno
 import logging
 import math
 import os
+import stat
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import trio
 
-from .attrs import attr_of, changes_of, pin_mtime
+from .attrs import attr_of, changes_of, is_symlink, kind_of, pin_mtime
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .handles import Attr, DirEntry, Invalidation, OpenReply, StatFs
@@ -114,7 +115,9 @@ class Filesystem:
 
         That is the entry in its parent directory and the inode's attributes and data.
         Directories that appear need nothing (the kernel caches no negative entries);
-        directories that vanish with their last object expire with ``entry_timeout``.
+        directories that vanish with their last object expire with ``entry_timeout``. The
+        entry is kept while the name still stands for a node of the same kind (only the
+        inode's attributes and data are dropped), so the kernel keeps the inode number.
         """
         if self.invalidator is None:
             return
@@ -122,13 +125,19 @@ class Filesystem:
         parent, leaf = parent_of(path)
         out: list[Invalidation] = []
         dir_ino = self.inodes.find((bucket, parent))
-        if dir_ino is not None and leaf:
-            out.append(Invalidation(dir_ino, leaf))
         ino = self.inodes.find((bucket, path))
+        if dir_ino is not None and leaf and not self._same_kind(bucket, path, ino):
+            out.append(Invalidation(dir_ino, leaf))
         if ino is not None and self.files.writer(ino) is None:
             out.append(Invalidation(ino))
         for inv in out:
             self._inval_send.send_nowait(inv)
+
+    def _same_kind(self, bucket: str, path: str, ino: int | None) -> bool:
+        """True when ``path`` still shows a node of the kind the kernel knows ``ino`` as."""
+        tree = self.views.cached_tree(bucket)
+        node = tree.node(path) if tree is not None else None
+        return node is not None and ino is not None and self.inodes.kind(ino) == kind_of(node)
 
     async def _invalidation_worker(self) -> None:
         """Deliver invalidations to ``invalidator`` in order, one at a time."""
@@ -142,15 +151,18 @@ class Filesystem:
 
     # ----- attributes and lookups ----------------------------------------------------------
     def _attr(self, ino: int, node: Node, tree: Tree | None) -> Attr:
-        return attr_of(
+        attr = attr_of(
             ino,
             node,
             tree,
             self.options,
             default_mtime_ns=self._started_ns,
             writer=self.files.writer(ino),
-            link_text=self.links.target_text,
+            written_mtime_ns=self.files.written_mtime(ino, node.info),
+            link_size=self.links.link_size,
         )
+        self.inodes.set_kind(ino, stat.S_IFMT(attr.mode))
+        return attr
 
     async def getattr(self, ino: int) -> Attr:
         """Attributes of ``ino``; an open file that was unlinked or replaced keeps answering
@@ -238,20 +250,20 @@ class Filesystem:
             return await self.getattr(ino)
         key = self.inodes.key(ino)
         await self.files.settle(key)
-        node, _ = await self.views.node(key)
+        node, tree = await self.views.node(key)
         if self.options.read_only:
             raise fail(errno.EROFS, "setattr", key[1], "read-only mount")
         if size is not None:
             if node.is_dir:
                 raise FsError(errno.EISDIR)
             await self.files.truncate(ino, key, node, size)
-            node, _ = await self.views.node(key)
+            node, tree = await self.views.node(key)
         changes = changes_of(mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns)
         if mtime_ns is not None:
             self.files.set_mtime(ino, mtime_ns)
         if changes:
             # the shown mtime is pinned first, so a chmod/chown does not move it
-            pinned = pin_mtime(changes, node.info)
+            pinned = pin_mtime(changes, node.info, self._attr(ino, node, tree).mtime_ns)
             await self.files.update_meta(
                 ino, key, node, lambda m: replace(m, metadata={**m.metadata, **pinned})
             )
@@ -338,6 +350,12 @@ class Filesystem:
             raise fail(bad.errno, op, repr(name), bad.why, logging.INFO)
         return self.inodes.key(parent)
 
+    async def _existing_dir(self, pkey: Key) -> None:
+        """``ENOENT`` unless ``pkey`` is a directory of a bucket (``ENOTDIR`` for a file)."""
+        node, _ = await self.views.node(pkey)
+        if not node.is_dir:
+            raise FsError(errno.ENOTDIR)
+
     async def mkdir(self, parent: int, name: str, mode: int) -> Attr:
         pkey = self._writable_dir(parent, name, "mkdir")
         if is_top(pkey):
@@ -377,11 +395,12 @@ class Filesystem:
         await self.namespace.rename(old_key, new_key, flags)
 
     async def symlink(self, parent: int, name: str, target: str) -> Attr:
-        """An object link at ``name`` (see :mod:`osfs.links`)."""
+        """A link at ``name`` with the text ``target`` (see :mod:`osfs.links`)."""
         pkey = self._writable_dir(parent, name, "symlink")
         if is_top(pkey):
             raise fail(errno.EPERM, "symlink", name, "no links beside buckets", logging.INFO)
-        await self.links.symlink((pkey[0], join(pkey[1], name)), target)
+        await self._existing_dir(pkey)
+        await self.links.symlink((pkey[0], join(pkey[1], name)), target, {})
         return await self.lookup(parent, name)
 
     async def link(self, ino: int, new_parent: int, new_name: str) -> Attr:
@@ -392,9 +411,9 @@ class Filesystem:
 
     async def readlink(self, ino: int) -> str:
         node, tree = await self.views.node(self.inodes.key(ino))
-        if node.info is None or node.info.link is None:
+        if not is_symlink(node.info):
             raise FsError(errno.EINVAL)
-        return self.links.target_text(node, tree)
+        return await self.links.readlink(node, tree)
 
     # ----- extended attributes -------------------------------------------------------------
     async def listxattr(self, ino: int) -> list[str]:

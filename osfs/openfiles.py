@@ -30,6 +30,7 @@ import errno
 import itertools
 import logging
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ from typing import TypeVar
 
 import trio
 
-from .attrs import mode_meta, without_mtime
+from .attrs import kind_of, mode_meta, without_mtime
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .handles import FileHandle, OpenReply
@@ -85,6 +86,10 @@ class OpenFiles:
         #: Last version of files whose name was unlinked or replaced while the kernel still
         #: held their inode: an ``open`` racing with the rename/unlink opens that version.
         self._orphans: dict[int, ObjectInfo] = {}
+        #: The writer's mtime of each version this mount published, by inode: shown
+        #: instead of the store's publish time, so a file's times do not move when its
+        #: upload commits after ``close``.
+        self._written: dict[int, tuple[str, int]] = {}
 
     # ----- what other parts ask ------------------------------------------------------------
     @property
@@ -149,8 +154,17 @@ class OpenFiles:
 
     def drop_orphan(self, ino: int) -> None:
         """Forget ``ino``'s kept version once the kernel no longer knows the inode."""
-        if ino in self._orphans and not self.inodes.known(ino):
-            del self._orphans[ino]
+        if not self.inodes.known(ino):
+            self._orphans.pop(ino, None)
+            self._written.pop(ino, None)
+
+    def written_mtime(self, ino: int, info: ObjectInfo | None) -> int | None:
+        """The mtime this mount's writer gave the version ``info`` of ``ino`` (None when
+        this mount did not publish that version)."""
+        written = self._written.get(ino)
+        if written is None or info is None or written[0] != info.nuid:
+            return None
+        return written[1]
 
     # ----- open and create -----------------------------------------------------------------
     async def open(self, ino: int, flags: int) -> OpenReply:
@@ -175,8 +189,8 @@ class OpenFiles:
             node, _ = await self.views.node(key)
             if node.is_dir:
                 raise FsError(errno.EISDIR)
-            if node.info is not None and node.info.link is not None:
-                raise FsError(errno.ELOOP)
+            if kind_of(node) != stat.S_IFREG:
+                raise FsError(errno.ELOOP if kind_of(node) == stat.S_IFLNK else errno.ENXIO)
             if writable and self.options.read_only:
                 raise fail(errno.EROFS, "open", key[1], "read-only mount")
             info = await self.views.current_info(key, node)
@@ -358,6 +372,7 @@ class OpenFiles:
         if info is None:
             return
         self.published += 1
+        self._written[ino] = (info.nuid, writer.mtime_ns)
         view = self.views.view(writer.bucket)
         view.set_pending(writer.name, None)
         view.apply(info)
