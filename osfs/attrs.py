@@ -126,6 +126,7 @@ def attr_of(
     default_mtime_ns: int,
     writer: Writer | None,
     written_mtime_ns: int | None,
+    touched_ns: int | None,
     link_size: Callable[[Node, Tree | None], int],
 ) -> Attr:
     """What ``stat`` shows for ``node`` as inode ``ino``.
@@ -134,7 +135,8 @@ def attr_of(
     ``nlink`` 2); ``default_mtime_ns`` is shown for nodes without an object; ``writer``,
     the file's open writer, gives the size and mtime of data not yet published;
     ``written_mtime_ns``, the mtime this mount's writer gave the shown version (None: not
-    written here), is shown instead of its publish time;
+    written here), is shown instead of its publish time; ``touched_ns``, when a directory's
+    entries last changed (None: not since the mount started), is its mtime and ctime;
     ``link_size`` gives the length in bytes of what ``readlink`` shows for a link.
     """
     info = node.info
@@ -157,6 +159,10 @@ def attr_of(
         if writer is not None:
             size = writer.size
             mtime = writer.mtime_ns if writer.dirty else max(mtime, writer.mtime_ns)
+    ctime = mtime
+    if node.is_dir and touched_ns is not None:
+        mtime = touched_ns
+        ctime = max(ctime, touched_ns)
     mode_text = meta.get(META_MODE)
     if mode_text is not None and kind != stat.S_IFLNK:
         perm = meta_int(mode_text, 8) & 0o7777
@@ -171,5 +177,5 @@ def attr_of(
         gid=meta_int(meta.get(META_GID), default=options.gid),
         atime_ns=mtime,
         mtime_ns=mtime,
-        ctime_ns=mtime,
+        ctime_ns=max(ctime, mtime),
     )

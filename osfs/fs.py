@@ -45,7 +45,7 @@ from dataclasses import replace
 
 import trio
 
-from .attrs import attr_of, changes_of, is_symlink, kind_of, pin_mtime
+from .attrs import META_MTIME, attr_of, changes_of, is_symlink, kind_of, pin_mtime
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .handles import Attr, DirEntry, Invalidation, OpenReply, StatFs
@@ -77,6 +77,9 @@ class Filesystem:
         self.invalidator: Callable[[Invalidation], Awaitable[None]] | None = None
         self._inval_send, self._inval_recv = trio.open_memory_channel[Invalidation](math.inf)
         self._started_ns = time.time_ns()
+        #: When each directory's entries last changed (through this mount or seen in a
+        #: watch), shown as its mtime and ctime; an explicit ``utimensat`` drops it.
+        self._touched: dict[Key, int] = {}
         self.views = Views(store, options, self._on_remote_change)
         self.files = OpenFiles(store, options, self.inodes, self.views)
         self.listings = Listings(self.inodes)
@@ -126,12 +129,19 @@ class Filesystem:
         out: list[Invalidation] = []
         dir_ino = self.inodes.find((bucket, parent))
         ino = self.inodes.find((bucket, path))
-        if dir_ino is not None and leaf and not self._same_kind(bucket, path, ino):
-            out.append(Invalidation(dir_ino, leaf))
+        if leaf and not self._same_kind(bucket, path, ino):
+            self.touch((bucket, parent))
+            if dir_ino is not None:
+                out.append(Invalidation(dir_ino, leaf))
+                out.append(Invalidation(dir_ino))
         if ino is not None and self.files.writer(ino) is None:
             out.append(Invalidation(ino))
         for inv in out:
             self._inval_send.send_nowait(inv)
+
+    def touch(self, dir_key: Key) -> None:
+        """The entries of the directory ``dir_key`` changed now."""
+        self._touched[dir_key] = time.time_ns()
 
     def _same_kind(self, bucket: str, path: str, ino: int | None) -> bool:
         """True when ``path`` still shows a node of the kind the kernel knows ``ino`` as."""
@@ -151,6 +161,7 @@ class Filesystem:
 
     # ----- attributes and lookups ----------------------------------------------------------
     def _attr(self, ino: int, node: Node, tree: Tree | None) -> Attr:
+        key = self.inodes.key_of(ino)
         attr = attr_of(
             ino,
             node,
@@ -159,6 +170,7 @@ class Filesystem:
             default_mtime_ns=self._started_ns,
             writer=self.files.writer(ino),
             written_mtime_ns=self.files.written_mtime(ino, node.info),
+            touched_ns=self._touched.get(key) if node.is_dir and key is not None else None,
             link_size=self.links.link_size,
         )
         self.inodes.set_kind(ino, stat.S_IFMT(attr.mode))
@@ -263,10 +275,17 @@ class Filesystem:
             self.files.set_mtime(ino, mtime_ns)
         if changes:
             # the shown mtime is pinned first, so a chmod/chown does not move it
-            pinned = pin_mtime(changes, node.info, self._attr(ino, node, tree).mtime_ns)
-            await self.files.update_meta(
-                ino, key, node, lambda m: replace(m, metadata={**m.metadata, **pinned})
-            )
+            shown = self._attr(ino, node, tree).mtime_ns
+            if mtime_ns is not None:
+                self._touched.pop(key, None)
+            if node.is_dir and node.info is None and key[1]:
+                # a directory implied by names below it gets a marker to keep these
+                await self.namespace.write_marker(key, {META_MTIME: str(shown), **changes})
+            else:
+                pinned = pin_mtime(changes, node.info, shown)
+                await self.files.update_meta(
+                    ino, key, node, lambda m: replace(m, metadata={**m.metadata, **pinned})
+                )
         return await self.getattr(ino)
 
     # ----- files ---------------------------------------------------------------------------
@@ -290,6 +309,7 @@ class Filesystem:
             attr = await self.lookup(parent, name)
             return await self.files.open(attr.ino, flags), attr
         reply, ino, node = await self.files.create(key, flags, mode)
+        self.touch(pkey)
         return reply, self._attr(ino, node, await self.views.tree(key[0]))
 
     async def read(self, fh: int, offset: int, size: int) -> bytes | memoryview:
@@ -316,7 +336,15 @@ class Filesystem:
         node, tree = await self.views.node(key, need_tree=True)
         if not node.is_dir:
             raise FsError(errno.ENOTDIR)
-        entries: list[tuple[str, Key, Attr]] = []
+        entries: list[tuple[str, Key, Attr]] = [(".", key, self._attr(ino, node, tree))]
+        pkey = self._parent_key(key)
+        pino = self.inodes.find(pkey)
+        if pino is not None:
+            try:
+                pnode, ptree = await self.views.node(pkey)
+            except FsError:
+                pnode, ptree = Node(pkey[1], True), None
+            entries.append(("..", pkey, self._attr(pino, pnode, ptree)))
         if is_top(key):
             for b in await self.views.bucket_names(fresh=True):
                 bkey = (b, "")
@@ -332,8 +360,17 @@ class Filesystem:
                 entries.append((name, ckey, self._attr(cino, child, tree)))
         return self.listings.open(ino, entries)
 
+    def _parent_key(self, key: Key) -> Key:
+        """The key of the directory holding the directory ``key`` (the root's is itself)."""
+        if key == self.inodes.key(ROOT_INODE):
+            return key
+        if key[1] == "":
+            return TOP
+        return (key[0], parent_of(key[1])[0])
+
     def readdir(self, fh: int, offset: int) -> list[DirEntry]:
-        """Entries of the snapshot from cookie ``offset`` on (0 = the start)."""
+        """Entries of the snapshot from cookie ``offset`` on (0 = the start): ``.`` and
+        ``..`` first (the kernel adds no lookup for them)."""
         return self.listings.read(fh, offset)
 
     def releasedir(self, fh: int) -> None:
@@ -362,6 +399,7 @@ class Filesystem:
             await self.namespace.make_bucket(name)
             return await self.lookup(ROOT_INODE, name)
         await self.namespace.mkdir(pkey, name, mode)
+        self.touch(pkey)
         return await self.lookup(parent, name)
 
     async def rmdir(self, parent: int, name: str) -> None:
@@ -370,12 +408,14 @@ class Filesystem:
             await self.namespace.remove_bucket(name)
         else:
             await self.namespace.rmdir((pkey[0], join(pkey[1], name)))
+            self.touch(pkey)
 
     async def unlink(self, parent: int, name: str) -> None:
         pkey = self._writable_dir(parent, name, "unlink")
         if is_top(pkey):
             raise FsError(errno.EISDIR)
         await self.namespace.unlink((pkey[0], join(pkey[1], name)))
+        self.touch(pkey)
 
     async def rename(self, parent: int, name: str, new_parent: int, new_name: str, flags: int = 0) -> None:
         """Rename within a bucket (``EXDEV`` across buckets; see :mod:`osfs.namespace`).
@@ -393,6 +433,8 @@ class Filesystem:
             raise FsError(errno.EXDEV)
         old_key, new_key = (pkey[0], join(pkey[1], name)), (nkey[0], join(nkey[1], new_name))
         await self.namespace.rename(old_key, new_key, flags)
+        self.touch(pkey)
+        self.touch(nkey)
 
     async def symlink(self, parent: int, name: str, target: str) -> Attr:
         """A link at ``name`` with the text ``target`` (see :mod:`osfs.links`)."""
@@ -401,6 +443,7 @@ class Filesystem:
             raise fail(errno.EPERM, "symlink", name, "no links beside buckets", logging.INFO)
         await self._existing_dir(pkey)
         await self.links.symlink((pkey[0], join(pkey[1], name)), target, {})
+        self.touch(pkey)
         return await self.lookup(parent, name)
 
     async def link(self, ino: int, new_parent: int, new_name: str) -> Attr:

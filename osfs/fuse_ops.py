@@ -233,7 +233,8 @@ class FuseOps(pyfuse3.Operations):
                 token, os.fsencode(entry.name), self._entry(entry.attr), entry.offset
             ):
                 break
-            self.fs.remember(entry.attr.ino)
+            if entry.name not in (".", ".."):  # the kernel takes no lookup for these
+                self.fs.remember(entry.attr.ino)
 
     @_translated
     async def releasedir(self, fh: int) -> None:
