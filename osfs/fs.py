@@ -57,7 +57,7 @@ from .namespace import Namespace
 from .openfiles import OpenFiles
 from .store.base import ObjectStore
 from .store.errors import BucketNotFound, StoreError
-from .store.types import valid_bucket_name
+from .store.types import ObjectMeta, valid_bucket_name
 from .views import Views
 from .xattrs import Xattrs
 
@@ -85,7 +85,7 @@ class Filesystem:
         self.listings = Listings(self.inodes)
         self.namespace = Namespace(store, options, self.inodes, self.views, self.files)
         self.links = Links(store, options, self.views, self.files)
-        self.xattrs = Xattrs(store, options, self.inodes, self.views, self.files)
+        self.xattrs = Xattrs(store, options, self.inodes, self.views, self.files, self.namespace)
 
     @property
     def mountpoint(self) -> str | None:
@@ -280,7 +280,8 @@ class Filesystem:
                 self._touched.pop(key, None)
             if node.is_dir and node.info is None and key[1]:
                 # a directory implied by names below it gets a marker to keep these
-                await self.namespace.write_marker(key, {META_MTIME: str(shown), **changes})
+                meta = ObjectMeta(key[1] + "/", metadata={META_MTIME: str(shown), **changes})
+                await self.namespace.write_marker(key, meta)
             else:
                 pinned = pin_mtime(changes, node.info, shown)
                 await self.files.update_meta(

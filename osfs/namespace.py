@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Mapping
 
 import trio
 
@@ -72,11 +71,11 @@ class Namespace:
             raise from_store(e, "mkdir", f"{key[0]}/{key[1]}") from None
         self.views.view(key[0]).apply(info)
 
-    async def write_marker(self, key: Key, metadata: Mapping[str, str]) -> None:
-        """Write the marker of the directory ``key`` (one without a marker) with
-        ``metadata``."""
+    async def write_marker(self, key: Key, meta: ObjectMeta) -> None:
+        """Write the marker ``meta`` (named ``"<path>/"``) of the directory ``key``, one
+        without a marker, to hold its attributes."""
         try:
-            info = await self.store.put(key[0], ObjectMeta(key[1] + "/", metadata=metadata), b"")
+            info = await self.store.put(key[0], meta, b"")
         except StoreError as e:
             raise from_store(e, "setattr", f"{key[0]}/{key[1]}") from None
         self.views.view(key[0]).apply(info)

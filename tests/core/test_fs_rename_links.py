@@ -143,6 +143,28 @@ def test_xattrs(run_fs) -> None:
         await raises(errno.EPERM, fs.setxattr(ino, "user.digest", b"x"))
         await raises(errno.EPERM, fs.setxattr(ino, "user.meta.osfs-mode", b"777"))
         await raises(errno.ENOTSUP, fs.setxattr(ino, "trusted.x", b"1"))
+        # computed attributes: not listed, readable, a write of the same value changes nothing
+        assert not {"user.digest", "user.nuid", "user.chunks"} & set(names)
+        await fs.setxattr(ino, "user.digest", info.digest.encode())
+        await raises(errno.EPERM, fs.removexattr(ino, "user.nuid"))
+        # any other user.* name is kept in the metadata, text as is, other bytes in base64
+        await fs.setxattr(ino, "user.note", b"hello")
+        await fs.setxattr(ino, "user.xdg.origin.url", b"http://x/")
+        await fs.setxattr(ino, "user.bin", b"\xff\x00\x01")
+        await fs.setxattr(ino, "user.caf\u00e9 100%", b"v")
+        meta = (await store.info("b", "f")).metadata
+        assert meta["osfs-xattr.note"] == "hello" and meta["osfs-xattr.xdg.origin.url"] == "http://x/"
+        assert meta["osfs-xattr64.bin"] == "/wAB" and meta["osfs-xattr.caf%C3%A9%20100%25"] == "v"
+        assert await fs.getxattr(ino, "user.bin") == b"\xff\x00\x01"
+        assert await fs.getxattr(ino, "user.caf\u00e9 100%") == b"v"
+        names = await fs.listxattr(ino)
+        assert {"user.note", "user.xdg.origin.url", "user.bin", "user.caf\u00e9 100%"} <= set(names)
+        await fs.setxattr(ino, "user.bin", b"text now")
+        meta = (await store.info("b", "f")).metadata
+        assert meta["osfs-xattr.bin"] == "text now" and "osfs-xattr64.bin" not in meta
+        await fs.removexattr(ino, "user.note")
+        await raises(errno.ENODATA, fs.getxattr(ino, "user.note"))
+        await raises(errno.ENOSPC, fs.setxattr(ino, "user.big", b"x" * (300 * 1024)))
         await fs.removexattr(ino, "user.meta.owner")
         await raises(errno.ENODATA, fs.getxattr(ino, "user.meta.owner"))
         await raises(errno.ENODATA, fs.removexattr(ino, "user.meta.owner"))
