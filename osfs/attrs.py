@@ -13,7 +13,9 @@ refused, so only the filesystem writes them). Absent means the mount's defaults:
   object (:mod:`osfs.links`);
 * ``osfs-type``: what a non-directory object is when it is not a regular file:
   ``symlink`` (a *symlink object*: its content is the link's text), ``fifo``, ``socket``,
-  ``char`` or ``block`` (empty objects standing for special files).
+  ``char`` or ``block`` (empty objects standing for special files);
+* ``osfs-rdev``: the device number of a ``char`` or ``block`` special file (decimal, as
+  the kernel encodes ``dev_t``).
 
 The whole vocabulary, as other clients see it, is in ``docs/object-format.md``.
 
@@ -40,6 +42,7 @@ META_GID = "osfs-gid"
 META_MTIME = "osfs-mtime"
 META_SYMLINK = "osfs-symlink"
 META_TYPE = "osfs-type"
+META_RDEV = "osfs-rdev"
 TYPE_SYMLINK = "symlink"
 
 #: ``osfs-type`` values and the file type bits each stands for.
@@ -50,6 +53,18 @@ TYPES: dict[str, int] = {
     "char": stat.S_IFCHR,
     "block": stat.S_IFBLK,
 }
+
+
+def type_meta(kind: int, rdev: int) -> dict[str, str]:
+    """The metadata recording a special file of type bits ``kind`` (nothing for a regular
+    file); ``rdev`` is kept for devices."""
+    name = next((n for n, k in TYPES.items() if k == kind), None)
+    if name is None or kind == stat.S_IFLNK:
+        return {}
+    out = {META_TYPE: name}
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        out[META_RDEV] = str(rdev)
+    return out
 
 
 def is_symlink(info: ObjectInfo | None) -> bool:
@@ -178,4 +193,5 @@ def attr_of(
         atime_ns=mtime,
         mtime_ns=mtime,
         ctime_ns=max(ctime, mtime),
+        rdev=meta_int(meta.get(META_RDEV)) if kind in (stat.S_IFCHR, stat.S_IFBLK) else 0,
     )

@@ -403,6 +403,16 @@ class Filesystem:
         self.touch(pkey)
         return await self.lookup(parent, name)
 
+    async def mknod(self, parent: int, name: str, mode: int, rdev: int) -> Attr:
+        """A FIFO, socket, device or empty file at ``name`` (see :mod:`osfs.namespace`);
+        adds one lookup to its inode."""
+        pkey = self._writable_dir(parent, name, "mknod")
+        if is_top(pkey):
+            raise fail(errno.EPERM, "mknod", name, "only directories (buckets) at the top", logging.INFO)
+        await self.namespace.mknod((pkey[0], join(pkey[1], name)), mode, rdev)
+        self.touch(pkey)
+        return await self.lookup(parent, name)
+
     async def rmdir(self, parent: int, name: str) -> None:
         pkey = self._writable_dir(parent, name, "rmdir")
         if is_top(pkey):

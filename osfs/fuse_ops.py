@@ -158,6 +158,12 @@ class FuseOps(pyfuse3.Operations):
         return self._entry(await self.fs.mkdir(parent_inode, os.fsdecode(name), mode))
 
     @_translated
+    async def mknod(
+        self, parent_inode: int, name: bytes, mode: int, rdev: int, ctx: Any
+    ) -> pyfuse3.EntryAttributes:
+        return self._entry(await self.fs.mknod(parent_inode, os.fsdecode(name), mode, rdev))
+
+    @_translated
     async def rmdir(self, parent_inode: int, name: bytes, ctx: Any) -> None:
         await self.fs.rmdir(parent_inode, os.fsdecode(name))
 

@@ -2,7 +2,9 @@
 
 Without ``FsOptions.bucket`` the root lists every bucket and ``mkdir``/``rmdir`` at the
 root create/destroy buckets (``rmdir`` only when the bucket holds no object at all).
-Inside a bucket ``mkdir`` writes a directory marker ``"<path>/"`` and ``rmdir`` deletes it.
+``mknod`` stores FIFOs, sockets and devices as empty objects whose metadata says what they
+are (:mod:`osfs.attrs`). Inside a bucket ``mkdir`` writes a directory marker ``"<path>/"``
+and ``rmdir`` deletes it.
 A directory that exists only because objects are named under it (written by another
 client) gets its marker when its last entry goes through this mount (``unlink``,
 ``rmdir`` of its last subdirectory, a rename out of it), so it stays until ``rmdir``, for
@@ -22,10 +24,11 @@ from __future__ import annotations
 
 import errno
 import logging
+import stat
 
 import trio
 
-from .attrs import mode_meta
+from .attrs import mode_meta, type_meta
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .inodes import InodeTable, Key
@@ -94,6 +97,25 @@ class Namespace:
             info = await self.store.put(key[0], ObjectMeta(parent + "/"), b"")
         except StoreError as e:
             raise from_store(e, "keep directory", f"{key[0]}/{parent}") from None
+        self.views.view(key[0]).apply(info)
+
+    async def mknod(self, key: Key, mode: int, rdev: int) -> None:
+        """Create the empty file or special file (FIFO, socket, device) ``key`` of type and
+        permission bits ``mode`` in an existing directory of a bucket (``EEXIST`` if taken)."""
+        tree = await self.views.tree(key[0])
+        pnode = tree.node(parent_of(key[1])[0])
+        if pnode is None or not pnode.is_dir:
+            raise FsError(errno.ENOENT)
+        if tree.node(key[1]) is not None:
+            raise FsError(errno.EEXIST)
+        kind = stat.S_IFMT(mode)
+        if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK):
+            raise fail(errno.EINVAL, "mknod", key[1], f"file type {kind:o}", logging.INFO)
+        metadata = {**mode_meta(mode, 0o666, self.options.umask), **type_meta(kind, rdev)}
+        try:
+            info = await self.store.put(key[0], ObjectMeta(key[1], metadata=metadata), b"")
+        except StoreError as e:
+            raise from_store(e, "mknod", f"{key[0]}/{key[1]}") from None
         self.views.view(key[0]).apply(info)
 
     async def make_bucket(self, name: str) -> None:
