@@ -102,6 +102,17 @@ def mode_meta(mode: int, base: int, umask: int) -> dict[str, str]:
     return {} if perm == base & ~umask else {META_MODE: f"{perm:o}"}
 
 
+def owner_meta(uid: int, gid: int, options: FsOptions) -> dict[str, str]:
+    """The metadata recording owner ``uid`` and group ``gid`` of a new object (only what
+    differs from the mount's ``--uid``/``--gid``)."""
+    out: dict[str, str] = {}
+    if uid != options.uid:
+        out[META_UID] = str(uid)
+    if gid != options.gid:
+        out[META_GID] = str(gid)
+    return out
+
+
 def changes_of(*, mode: int | None, uid: int | None, gid: int | None, mtime_ns: int | None) -> dict[str, str]:
     """The metadata entries that record a ``chmod``/``chown``/``touch`` (None: unchanged)."""
     changes: dict[str, str] = {}

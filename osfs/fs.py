@@ -45,7 +45,8 @@ from dataclasses import replace
 
 import trio
 
-from .attrs import META_MTIME, attr_of, changes_of, is_symlink, kind_of, pin_mtime
+from .attrs import META_MTIME, attr_of, changes_of, is_symlink, kind_of, owner_meta, pin_mtime
+from .callers import Caller, check_setattr, new_owner
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .handles import Attr, DirEntry, Invalidation, OpenReply, StatFs
@@ -248,8 +249,10 @@ class Filesystem:
         uid: int | None = None,
         gid: int | None = None,
         mtime_ns: int | None = None,
+        caller: Caller | None = None,
     ) -> Attr:
-        """Truncate and/or change mode, owner or mtime (kept in object metadata).
+        """Truncate and/or change mode, owner or mtime (kept in object metadata); owner and
+        mode changes follow the kernel's rules for ``caller`` (:func:`osfs.callers.check_setattr`).
 
         A file still open after its name was unlinked (the temp-file idiom) can be
         truncated through its descriptor; other changes to it are accepted and dropped,
@@ -265,6 +268,9 @@ class Filesystem:
         node, tree = await self.views.node(key)
         if self.options.read_only:
             raise fail(errno.EROFS, "setattr", key[1], "read-only mount")
+        if caller is not None and (mode is not None or uid is not None or gid is not None):
+            now = self._attr(ino, node, tree)
+            check_setattr(caller, (now.uid, now.gid), mode=mode, uid=uid, gid=gid)
         if size is not None:
             if node.is_dir:
                 raise FsError(errno.EISDIR)
@@ -294,8 +300,10 @@ class Filesystem:
         """Open ``ino`` (see :meth:`osfs.openfiles.OpenFiles.open`)."""
         return await self.files.open(ino, flags)
 
-    async def create(self, parent: int, name: str, flags: int, mode: int) -> tuple[OpenReply, Attr]:
-        """Create and open a new file; adds one lookup to its inode."""
+    async def create(
+        self, parent: int, name: str, flags: int, mode: int, caller: Caller | None = None
+    ) -> tuple[OpenReply, Attr]:
+        """Create and open a new file owned by ``caller``; adds one lookup to its inode."""
         pkey = self._writable_dir(parent, name, "create")
         if is_top(pkey):
             raise fail(errno.EPERM, "create", name, "only directories (buckets) at the top", logging.INFO)
@@ -309,7 +317,8 @@ class Filesystem:
                 raise FsError(errno.EEXIST)
             attr = await self.lookup(parent, name)
             return await self.files.open(attr.ino, flags), attr
-        reply, ino, node = await self.files.create(key, flags, mode)
+        owner, mode = await self._new_owner(parent, caller, mode, is_dir=False)
+        reply, ino, node = await self.files.create(key, flags, mode, owner)
         self.touch(pkey)
         return reply, self._attr(ino, node, await self.views.tree(key[0]))
 
@@ -394,22 +403,35 @@ class Filesystem:
         if not node.is_dir:
             raise FsError(errno.ENOTDIR)
 
-    async def mkdir(self, parent: int, name: str, mode: int) -> Attr:
+    async def _new_owner(
+        self, parent: int, caller: Caller | None, mode: int, *, is_dir: bool
+    ) -> tuple[dict[str, str], int]:
+        """The owner metadata and the mode of an entry ``caller`` makes in ``parent`` with
+        ``mode`` (see :func:`osfs.callers.new_owner`; no caller: the mount's owner)."""
+        who = caller or Caller(self.options.uid, self.options.gid)
+        pattr = await self.getattr(parent)
+        uid, gid, mode = new_owner(who, pattr.gid, pattr.mode, mode, is_dir=is_dir)
+        return owner_meta(uid, gid, self.options), mode
+
+    async def mkdir(self, parent: int, name: str, mode: int, caller: Caller | None = None) -> Attr:
+        """A directory (a bucket at the top) owned by ``caller``."""
         pkey = self._writable_dir(parent, name, "mkdir")
         if is_top(pkey):
             await self.namespace.make_bucket(name)
             return await self.lookup(ROOT_INODE, name)
-        await self.namespace.mkdir(pkey, name, mode)
+        owner, mode = await self._new_owner(parent, caller, mode, is_dir=True)
+        await self.namespace.mkdir(pkey, name, mode, owner)
         self.touch(pkey)
         return await self.lookup(parent, name)
 
-    async def mknod(self, parent: int, name: str, mode: int, rdev: int) -> Attr:
-        """A FIFO, socket, device or empty file at ``name`` (see :mod:`osfs.namespace`);
-        adds one lookup to its inode."""
+    async def mknod(self, parent: int, name: str, mode: int, rdev: int, caller: Caller | None = None) -> Attr:
+        """A FIFO, socket, device or empty file at ``name`` owned by ``caller`` (see
+        :mod:`osfs.namespace`); adds one lookup to its inode."""
         pkey = self._writable_dir(parent, name, "mknod")
         if is_top(pkey):
             raise fail(errno.EPERM, "mknod", name, "only directories (buckets) at the top", logging.INFO)
-        await self.namespace.mknod((pkey[0], join(pkey[1], name)), mode, rdev)
+        owner, perm = await self._new_owner(parent, caller, mode & 0o7777, is_dir=False)
+        await self.namespace.mknod((pkey[0], join(pkey[1], name)), stat.S_IFMT(mode) | perm, rdev, owner)
         self.touch(pkey)
         return await self.lookup(parent, name)
 
@@ -447,13 +469,15 @@ class Filesystem:
         self.touch(pkey)
         self.touch(nkey)
 
-    async def symlink(self, parent: int, name: str, target: str) -> Attr:
-        """A link at ``name`` with the text ``target`` (see :mod:`osfs.links`)."""
+    async def symlink(self, parent: int, name: str, target: str, caller: Caller | None = None) -> Attr:
+        """A link at ``name`` with the text ``target``, owned by ``caller`` (see
+        :mod:`osfs.links`)."""
         pkey = self._writable_dir(parent, name, "symlink")
         if is_top(pkey):
             raise fail(errno.EPERM, "symlink", name, "no links beside buckets", logging.INFO)
         await self._existing_dir(pkey)
-        await self.links.symlink((pkey[0], join(pkey[1], name)), target, {})
+        owner, _ = await self._new_owner(parent, caller, 0o777, is_dir=False)
+        await self.links.symlink((pkey[0], join(pkey[1], name)), target, owner)
         self.touch(pkey)
         return await self.lookup(parent, name)
 

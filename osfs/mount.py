@@ -175,7 +175,8 @@ def _fuse_options(opts: MountOptions) -> set[str]:
     options = set(pyfuse3.default_options)
     options.discard("default_permissions")
     options |= {f"fsname={opts.fsname}", "subtype=osfs", "noatime"}
-    if opts.default_permissions:
+    checked = opts.allow_other if opts.default_permissions is None else opts.default_permissions
+    if checked:
         options.add("default_permissions")
     if opts.allow_other:
         options.add("allow_other")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import logging
 import stat
+from collections.abc import Mapping
 
 import trio
 
@@ -59,15 +60,16 @@ class Namespace:
         self.files = files
 
     # ----- directories and buckets ---------------------------------------------------------
-    async def mkdir(self, pkey: Key, name: str, mode: int) -> None:
-        """Write the directory marker of ``name`` in the directory ``pkey`` of a bucket."""
+    async def mkdir(self, pkey: Key, name: str, mode: int, owner: Mapping[str, str]) -> None:
+        """Write the directory marker of ``name`` in the directory ``pkey`` of a bucket,
+        with the owner metadata ``owner``."""
         key = (pkey[0], join(pkey[1], name))
         tree = await self.views.tree(pkey[0])
         if tree.node(pkey[1]) is None:
             raise FsError(errno.ENOENT)
         if tree.node(key[1]) is not None:
             raise FsError(errno.EEXIST)
-        meta = ObjectMeta(key[1] + "/", metadata=mode_meta(mode, 0o777, self.options.umask))
+        meta = ObjectMeta(key[1] + "/", metadata={**mode_meta(mode, 0o777, self.options.umask), **owner})
         try:
             info = await self.store.put(key[0], meta, b"")
         except StoreError as e:
@@ -99,9 +101,10 @@ class Namespace:
             raise from_store(e, "keep directory", f"{key[0]}/{parent}") from None
         self.views.view(key[0]).apply(info)
 
-    async def mknod(self, key: Key, mode: int, rdev: int) -> None:
+    async def mknod(self, key: Key, mode: int, rdev: int, owner: Mapping[str, str]) -> None:
         """Create the empty file or special file (FIFO, socket, device) ``key`` of type and
-        permission bits ``mode`` in an existing directory of a bucket (``EEXIST`` if taken)."""
+        permission bits ``mode`` in an existing directory of a bucket (``EEXIST`` if taken),
+        with the owner metadata ``owner``."""
         tree = await self.views.tree(key[0])
         pnode = tree.node(parent_of(key[1])[0])
         if pnode is None or not pnode.is_dir:
@@ -111,7 +114,7 @@ class Namespace:
         kind = stat.S_IFMT(mode)
         if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK):
             raise fail(errno.EINVAL, "mknod", key[1], f"file type {kind:o}", logging.INFO)
-        metadata = {**mode_meta(mode, 0o666, self.options.umask), **type_meta(kind, rdev)}
+        metadata = {**mode_meta(mode, 0o666, self.options.umask), **type_meta(kind, rdev), **owner}
         try:
             info = await self.store.put(key[0], ObjectMeta(key[1], metadata=metadata), b"")
         except StoreError as e:

@@ -31,7 +31,7 @@ import itertools
 import logging
 import os
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -206,10 +206,13 @@ class OpenFiles:
             keep_cache = False
         return OpenReply(self._new_handle(ino, writable, bool(flags & os.O_APPEND), info), keep_cache)
 
-    async def create(self, key: Key, flags: int, mode: int) -> tuple[OpenReply, int, Node]:
-        """Create and open a new file at ``key`` (whose parent exists and name is free);
-        adds one lookup to its inode. Returns the reply, the inode and the node shown."""
-        meta = ObjectMeta(key[1], metadata=mode_meta(mode, 0o666, self.options.umask))
+    async def create(
+        self, key: Key, flags: int, mode: int, owner: Mapping[str, str]
+    ) -> tuple[OpenReply, int, Node]:
+        """Create and open a new file at ``key`` (whose parent exists and name is free) with
+        the owner metadata ``owner``; adds one lookup to its inode. Returns the reply, the
+        inode and the node shown."""
+        meta = ObjectMeta(key[1], metadata={**mode_meta(mode, 0o666, self.options.umask), **owner})
         writer = self._new_writer(key[0], meta, base=None)
         await self._guard(writer.start(None), "create", f"{key[0]}/{key[1]}")
         placeholder = ObjectInfo(key[0], key[1], "", 0, 0, "", datetime.now(UTC), metadata=meta.metadata)
