@@ -9,6 +9,8 @@ refused, so only the filesystem writes them). Absent means the mount's defaults:
 * ``osfs-mode``: permission bits in octal (e.g. ``"640"``);
 * ``osfs-uid``, ``osfs-gid``: decimal ids;
 * ``osfs-mtime``: modification time in nanoseconds since the epoch (dropped by a new write);
+* ``osfs-atime``: access time set explicitly (``touch -a``, ``utimensat``), in nanoseconds;
+  absent: the mtime (reads never update it);
 * ``osfs-symlink``: the text given to ``symlink(2)``, on an object link and on a symlink
   object (:mod:`osfs.links`);
 * ``osfs-type``: what a non-directory object is when it is not a regular file:
@@ -40,6 +42,7 @@ META_MODE = "osfs-mode"
 META_UID = "osfs-uid"
 META_GID = "osfs-gid"
 META_MTIME = "osfs-mtime"
+META_ATIME = "osfs-atime"
 META_SYMLINK = "osfs-symlink"
 META_TYPE = "osfs-type"
 META_RDEV = "osfs-rdev"
@@ -113,7 +116,9 @@ def owner_meta(uid: int, gid: int, options: FsOptions) -> dict[str, str]:
     return out
 
 
-def changes_of(*, mode: int | None, uid: int | None, gid: int | None, mtime_ns: int | None) -> dict[str, str]:
+def changes_of(
+    *, mode: int | None, uid: int | None, gid: int | None, mtime_ns: int | None, atime_ns: int | None = None
+) -> dict[str, str]:
     """The metadata entries that record a ``chmod``/``chown``/``touch`` (None: unchanged)."""
     changes: dict[str, str] = {}
     if mode is not None:
@@ -124,6 +129,8 @@ def changes_of(*, mode: int | None, uid: int | None, gid: int | None, mtime_ns: 
         changes[META_GID] = str(gid)
     if mtime_ns is not None:
         changes[META_MTIME] = str(mtime_ns)
+    if atime_ns is not None:
+        changes[META_ATIME] = str(atime_ns)
     return changes
 
 
@@ -201,7 +208,7 @@ def attr_of(
         size=size,
         uid=meta_int(meta.get(META_UID), default=options.uid),
         gid=meta_int(meta.get(META_GID), default=options.gid),
-        atime_ns=mtime,
+        atime_ns=meta_int(meta.get(META_ATIME)) or mtime,
         mtime_ns=mtime,
         ctime_ns=max(ctime, mtime),
         rdev=meta_int(meta.get(META_RDEV)) if kind in (stat.S_IFCHR, stat.S_IFBLK) else 0,

@@ -249,9 +249,10 @@ class Filesystem:
         uid: int | None = None,
         gid: int | None = None,
         mtime_ns: int | None = None,
+        atime_ns: int | None = None,
         caller: Caller | None = None,
     ) -> Attr:
-        """Truncate and/or change mode, owner or mtime (kept in object metadata); owner and
+        """Truncate and/or change mode, owner, mtime or atime (kept in object metadata); owner and
         mode changes follow the kernel's rules for ``caller`` (:func:`osfs.callers.check_setattr`).
 
         A file still open after its name was unlinked (the temp-file idiom) can be
@@ -276,7 +277,7 @@ class Filesystem:
                 raise FsError(errno.EISDIR)
             await self.files.truncate(ino, key, node, size)
             node, tree = await self.views.node(key)
-        changes = changes_of(mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns)
+        changes = changes_of(mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns, atime_ns=atime_ns)
         if mtime_ns is not None:
             self.files.set_mtime(ino, mtime_ns)
         if changes:
