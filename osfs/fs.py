@@ -212,7 +212,13 @@ class Filesystem:
     async def _child_key(self, parent: int, name: str) -> Key:
         pkey = self.inodes.key(parent)
         if len(name.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
-            raise FsError(errno.ENAMETOOLONG)
+            raise fail(
+                errno.ENAMETOOLONG,
+                "lookup",
+                repr(name),
+                f"component longer than {MAX_COMPONENT} bytes",
+                logging.INFO,
+            )
         if is_top(pkey):
             if not valid_bucket_name(name):
                 raise FsError(errno.ENOENT)
