@@ -7,17 +7,20 @@
 * :attr:`~Filesystem.files` (:mod:`osfs.openfiles`): file handles, writers, publishing;
 * :attr:`~Filesystem.listings` (:mod:`osfs.listings`): directory handles;
 * :attr:`~Filesystem.namespace` (:mod:`osfs.namespace`): mkdir, rmdir, unlink, rename, buckets;
-* :attr:`~Filesystem.links` (:mod:`osfs.links`): symlinks as object links;
-* :attr:`~Filesystem.xattrs` (:mod:`osfs.xattrs`): extended attributes.
+* :attr:`~Filesystem.links` (:mod:`osfs.links`): symlinks (object links, symlink objects);
+* :attr:`~Filesystem.xattrs` (:mod:`osfs.xattrs`): extended attributes;
+* :attr:`~Filesystem.changes` (:mod:`osfs.changes`): directory change times, and what the
+  kernel must forget when another client changes a name.
 
 What ``stat`` shows is built by :func:`osfs.attrs.attr_of` (the ``osfs-*`` metadata).
 
 Layout: without ``FsOptions.bucket`` the root lists every bucket (see
 :mod:`osfs.namespace`); with it, that bucket is the root. Inside a bucket the tree follows
-:mod:`osfs.names`. Object links are symlinks.
+:mod:`osfs.names`. Object links and symlink objects are symlinks (:mod:`osfs.links`); FIFOs,
+sockets and devices are empty objects that say what they are (:mod:`osfs.attrs`).
 
 Every method raises only :class:`osfs.errors.FsError`. Names are ``str`` (the adapter
-decodes bytes with ``os.fsdecode``). ``lookup``, ``mkdir``, ``create`` and ``symlink`` add
+decodes bytes with ``os.fsdecode``). ``lookup``, ``mkdir``, ``create``, ``mknod`` and ``symlink`` add
 one kernel lookup to the inode they return; ``remember`` adds one for ``readdir`` entries
 the kernel accepted; ``forget`` drops them. A new name is checked here, once, for every
 operation that gives one (:func:`osfs.names.bad_new_name`).
@@ -25,7 +28,8 @@ operation that gives one (:func:`osfs.names.bad_new_name`).
 Writes and the upload error contract are in :mod:`osfs.writeback` and
 :mod:`osfs.openfiles`. Remote changes reach the kernel through the async callback
 ``invalidator`` (set by the adapter), called in order by a worker in the nursery given to
-:meth:`Filesystem.start` (see :mod:`osfs.views`).
+:meth:`Filesystem.start` (see :mod:`osfs.changes`). Operations that make entries or change
+owners take the requesting process as a :class:`osfs.callers.Caller`.
 
 Concurrency: everything runs in one trio thread; state (inode table, views, handles,
 writers) is consistent between checkpoints, and every ``await`` may see it changed (a
@@ -36,7 +40,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import math
 import os
 import stat
 import time
@@ -45,8 +48,9 @@ from dataclasses import replace
 
 import trio
 
-from .attrs import META_MTIME, attr_of, changes_of, is_symlink, kind_of, owner_meta, pin_mtime
+from .attrs import META_MTIME, attr_of, changes_of, is_symlink, owner_meta, pin_mtime
 from .callers import Caller, check_setattr, new_owner
+from .changes import Changes
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .handles import Attr, DirEntry, Invalidation, OpenReply, StatFs
@@ -75,18 +79,24 @@ class Filesystem:
         self.store = store
         self.options = options
         self.inodes = InodeTable((options.bucket, "") if options.bucket else TOP)
-        self.invalidator: Callable[[Invalidation], Awaitable[None]] | None = None
-        self._inval_send, self._inval_recv = trio.open_memory_channel[Invalidation](math.inf)
         self._started_ns = time.time_ns()
-        #: When each directory's entries last changed (through this mount or seen in a
-        #: watch), shown as its mtime and ctime; an explicit ``utimensat`` drops it.
-        self._touched: dict[Key, int] = {}
-        self.views = Views(store, options, self._on_remote_change)
+        self.views = Views(store, options, lambda bucket, name: self.changes.on_remote_change(bucket, name))
         self.files = OpenFiles(store, options, self.inodes, self.views)
+        self.changes = Changes(self.inodes, self.views, self.files)
         self.listings = Listings(self.inodes)
         self.namespace = Namespace(store, options, self.inodes, self.views, self.files)
         self.links = Links(store, options, self.views, self.files)
         self.xattrs = Xattrs(store, options, self.inodes, self.views, self.files, self.namespace)
+
+    @property
+    def invalidator(self) -> Callable[[Invalidation], Awaitable[None]] | None:
+        """The async callback that makes the kernel forget what a remote change made stale
+        (set by the adapter; see :mod:`osfs.changes`)."""
+        return self.changes.invalidator
+
+    @invalidator.setter
+    def invalidator(self, callback: Callable[[Invalidation], Awaitable[None]] | None) -> None:
+        self.changes.invalidator = callback
 
     @property
     def mountpoint(self) -> str | None:
@@ -101,7 +111,7 @@ class Filesystem:
     # ----- lifecycle -----------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
         """Start the workers: the invalidation worker now, bucket watches when first used."""
-        nursery.start_soon(self._invalidation_worker)
+        nursery.start_soon(self.changes.worker)
         self.views.start(nursery)
 
     async def flush_all(self) -> None:
@@ -112,53 +122,6 @@ class Filesystem:
         """Discard spool files; stop using the store."""
         await self.files.close()
         self.listings.close()
-
-    # ----- remote changes ------------------------------------------------------------------
-    def _on_remote_change(self, bucket: str, name: str) -> None:
-        """A watch saw another client change ``name``: tell the kernel what to forget.
-
-        That is the entry in its parent directory and the inode's attributes and data.
-        Directories that appear need nothing (the kernel caches no negative entries);
-        directories that vanish with their last object expire with ``entry_timeout``. The
-        entry is kept while the name still stands for a node of the same kind (only the
-        inode's attributes and data are dropped), so the kernel keeps the inode number.
-        """
-        if self.invalidator is None:
-            return
-        path = name.rstrip("/")
-        parent, leaf = parent_of(path)
-        out: list[Invalidation] = []
-        dir_ino = self.inodes.find((bucket, parent))
-        ino = self.inodes.find((bucket, path))
-        if leaf and not self._same_kind(bucket, path, ino):
-            self.touch((bucket, parent))
-            if dir_ino is not None:
-                out.append(Invalidation(dir_ino, leaf))
-                out.append(Invalidation(dir_ino))
-        if ino is not None and self.files.writer(ino) is None:
-            out.append(Invalidation(ino))
-        for inv in out:
-            self._inval_send.send_nowait(inv)
-
-    def touch(self, dir_key: Key) -> None:
-        """The entries of the directory ``dir_key`` changed now."""
-        self._touched[dir_key] = time.time_ns()
-
-    def _same_kind(self, bucket: str, path: str, ino: int | None) -> bool:
-        """True when ``path`` still shows a node of the kind the kernel knows ``ino`` as."""
-        tree = self.views.cached_tree(bucket)
-        node = tree.node(path) if tree is not None else None
-        return node is not None and ino is not None and self.inodes.kind(ino) == kind_of(node)
-
-    async def _invalidation_worker(self) -> None:
-        """Deliver invalidations to ``invalidator`` in order, one at a time."""
-        async for inv in self._inval_recv:
-            if self.invalidator is None:
-                continue
-            try:
-                await self.invalidator(inv)
-            except Exception:
-                log.exception("invalidation of %s failed", inv)
 
     # ----- attributes and lookups ----------------------------------------------------------
     def _attr(self, ino: int, node: Node, tree: Tree | None) -> Attr:
@@ -171,7 +134,7 @@ class Filesystem:
             default_mtime_ns=self._started_ns,
             writer=self.files.writer(ino),
             written_mtime_ns=self.files.written_mtime(ino, node.info),
-            touched_ns=self._touched.get(key) if node.is_dir and key is not None else None,
+            touched_ns=self.changes.touched(key) if node.is_dir and key is not None else None,
             link_size=self.links.link_size,
         )
         self.inodes.set_kind(ino, stat.S_IFMT(attr.mode))
@@ -290,7 +253,7 @@ class Filesystem:
             # the shown mtime is pinned first, so a chmod/chown does not move it
             shown = self._attr(ino, node, tree).mtime_ns
             if mtime_ns is not None:
-                self._touched.pop(key, None)
+                self.changes.times_set(key)
             if node.is_dir and node.info is None and key[1]:
                 # a directory implied by names below it gets a marker to keep these
                 meta = ObjectMeta(key[1] + "/", metadata={META_MTIME: str(shown), **changes})
@@ -326,7 +289,7 @@ class Filesystem:
             return await self.files.open(attr.ino, flags), attr
         owner, mode = await self._new_owner(parent, caller, mode, is_dir=False)
         reply, ino, node = await self.files.create(key, flags, mode, owner)
-        self.touch(pkey)
+        self.changes.touch(pkey)
         return reply, self._attr(ino, node, await self.views.tree(key[0]))
 
     async def read(self, fh: int, offset: int, size: int) -> bytes | memoryview:
@@ -428,7 +391,7 @@ class Filesystem:
             return await self.lookup(ROOT_INODE, name)
         owner, mode = await self._new_owner(parent, caller, mode, is_dir=True)
         await self.namespace.mkdir(pkey, name, mode, owner)
-        self.touch(pkey)
+        self.changes.touch(pkey)
         return await self.lookup(parent, name)
 
     async def mknod(self, parent: int, name: str, mode: int, rdev: int, caller: Caller | None = None) -> Attr:
@@ -439,7 +402,7 @@ class Filesystem:
             raise fail(errno.EPERM, "mknod", name, "only directories (buckets) at the top", logging.INFO)
         owner, perm = await self._new_owner(parent, caller, mode & 0o7777, is_dir=False)
         await self.namespace.mknod((pkey[0], join(pkey[1], name)), stat.S_IFMT(mode) | perm, rdev, owner)
-        self.touch(pkey)
+        self.changes.touch(pkey)
         return await self.lookup(parent, name)
 
     async def rmdir(self, parent: int, name: str) -> None:
@@ -448,14 +411,14 @@ class Filesystem:
             await self.namespace.remove_bucket(name)
         else:
             await self.namespace.rmdir((pkey[0], join(pkey[1], name)))
-            self.touch(pkey)
+            self.changes.touch(pkey)
 
     async def unlink(self, parent: int, name: str) -> None:
         pkey = self._writable_dir(parent, name, "unlink")
         if is_top(pkey):
             raise FsError(errno.EISDIR)
         await self.namespace.unlink((pkey[0], join(pkey[1], name)))
-        self.touch(pkey)
+        self.changes.touch(pkey)
 
     async def rename(self, parent: int, name: str, new_parent: int, new_name: str, flags: int = 0) -> None:
         """Rename within a bucket (``EXDEV`` across buckets; see :mod:`osfs.namespace`).
@@ -473,8 +436,8 @@ class Filesystem:
             raise FsError(errno.EXDEV)
         old_key, new_key = (pkey[0], join(pkey[1], name)), (nkey[0], join(nkey[1], new_name))
         await self.namespace.rename(old_key, new_key, flags)
-        self.touch(pkey)
-        self.touch(nkey)
+        self.changes.touch(pkey)
+        self.changes.touch(nkey)
 
     async def symlink(self, parent: int, name: str, target: str, caller: Caller | None = None) -> Attr:
         """A link at ``name`` with the text ``target``, owned by ``caller`` (see
@@ -485,7 +448,7 @@ class Filesystem:
         await self._existing_dir(pkey)
         owner, _ = await self._new_owner(parent, caller, 0o777, is_dir=False)
         await self.links.symlink((pkey[0], join(pkey[1], name)), target, owner)
-        self.touch(pkey)
+        self.changes.touch(pkey)
         return await self.lookup(parent, name)
 
     async def link(self, ino: int, new_parent: int, new_name: str) -> Attr:

@@ -22,6 +22,10 @@ refused and that did not change since is not uploaded again.
 
 Metadata changes of a file (``chmod``, xattrs) go to the stored meta and to its writer's,
 so the next publish keeps them: :meth:`OpenFiles.update_meta`.
+
+The module is longer than 500 lines because handles, writers and publishing share the
+per-inode state (writer, write-handle count, last nuid, orphans) and its locking:
+splitting them would make one part reach into another's state.
 """
 
 from __future__ import annotations
