@@ -160,6 +160,7 @@ def attr_of(
     writer: Writer | None,
     written_mtime_ns: int | None,
     touched_ns: int | None,
+    changed_ns: int | None,
     link_size: Callable[[Node, Tree | None], int],
 ) -> Attr:
     """What ``stat`` shows for ``node`` as inode ``ino``.
@@ -170,6 +171,7 @@ def attr_of(
     ``written_mtime_ns``, the mtime this mount's writer gave the shown version (None: not
     written here), is shown instead of its publish time; ``touched_ns``, when a directory's
     entries last changed (None: not since the mount started), is its mtime and ctime;
+    ``changed_ns``, when the node's status last changed (None: unknown), moves its ctime;
     ``link_size`` gives the length in bytes of what ``readlink`` shows for a link.
     """
     info = node.info
@@ -192,7 +194,7 @@ def attr_of(
         if writer is not None:
             size = writer.size
             mtime = writer.mtime_ns if writer.dirty else max(mtime, writer.mtime_ns)
-    ctime = mtime
+    ctime = max(mtime, changed_ns or 0)
     if node.is_dir and touched_ns is not None:
         mtime = touched_ns
         ctime = max(ctime, touched_ns)

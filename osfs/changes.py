@@ -2,7 +2,9 @@
 
 It keeps, for each directory, when its entries last changed (through this mount or seen
 in a bucket's watch), shown as the directory's mtime and ctime until an explicit
-``utimensat`` (kept in memory: after a remount a directory shows its marker's time).
+``utimensat``; and for each entry, when its status last changed through this mount
+(``chmod``, ``chown``, ``utimensat``, ``truncate``, an attribute, a rename), shown as its
+ctime. Both are kept in memory only: after a remount an entry shows its stored times.
 
 And it turns another client's change of a name (reported by :mod:`osfs.views`) into what
 the kernel must forget, delivered in order by a worker to the async callback
@@ -43,6 +45,7 @@ class Changes:
         self.invalidator: Callable[[Invalidation], Awaitable[None]] | None = None
         self._send, self._recv = trio.open_memory_channel[Invalidation](math.inf)
         self._touched: dict[Key, int] = {}
+        self._changed: dict[Key, int] = {}
 
     # ----- directory times -----------------------------------------------------------------
     def touch(self, dir_key: Key) -> None:
@@ -57,6 +60,15 @@ class Changes:
     def times_set(self, dir_key: Key) -> None:
         """The times of ``dir_key`` were set explicitly: they are shown from now on."""
         self._touched.pop(dir_key, None)
+
+    def status_changed(self, key: Key) -> None:
+        """The status (mode, owner, times, attributes, name) of ``key`` changed now."""
+        self._changed[key] = time.time_ns()
+
+    def changed(self, key: Key) -> int | None:
+        """When the status of ``key`` last changed through this mount (None: not since
+        the mount started)."""
+        return self._changed.get(key)
 
     # ----- remote changes ------------------------------------------------------------------
     def on_remote_change(self, bucket: str, name: str) -> None:

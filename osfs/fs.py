@@ -135,6 +135,7 @@ class Filesystem:
             writer=self.files.writer(ino),
             written_mtime_ns=self.files.written_mtime(ino, node.info),
             touched_ns=self.changes.touched(key) if node.is_dir and key is not None else None,
+            changed_ns=self.changes.changed(key) if key is not None else None,
             link_size=self.links.link_size,
         )
         self.inodes.set_kind(ino, stat.S_IFMT(attr.mode))
@@ -263,6 +264,7 @@ class Filesystem:
                 await self.files.update_meta(
                     ino, key, node, lambda m: replace(m, metadata={**m.metadata, **pinned})
                 )
+        self.changes.status_changed(key)
         return await self.getattr(ino)
 
     # ----- files ---------------------------------------------------------------------------
@@ -436,6 +438,7 @@ class Filesystem:
             raise FsError(errno.EXDEV)
         old_key, new_key = (pkey[0], join(pkey[1], name)), (nkey[0], join(nkey[1], new_name))
         await self.namespace.rename(old_key, new_key, flags)
+        self.changes.status_changed(new_key)
         self.changes.touch(pkey)
         self.changes.touch(nkey)
 
@@ -472,9 +475,11 @@ class Filesystem:
 
     async def setxattr(self, ino: int, name: str, value: bytes) -> None:
         await self.xattrs.setxattr(ino, name, value)
+        self.changes.status_changed(self.inodes.key(ino))
 
     async def removexattr(self, ino: int, name: str) -> None:
         await self.xattrs.removexattr(ino, name)
+        self.changes.status_changed(self.inodes.key(ino))
 
     # ----- the whole mount -----------------------------------------------------------------
     async def statfs(self) -> StatFs:

@@ -37,6 +37,25 @@ def test_atime_is_kept_when_set_and_not_moved_by_reads(mnt, nats_url, bucket_nam
     assert (st.st_atime_ns, st.st_mtime_ns) == (OLDER, OLD)
 
 
+def test_status_changes_move_ctime_not_mtime(mnt, bucket_name):
+    b = mnt.path / bucket_name
+    b.mkdir()
+    f = b / "f"
+    f.write_bytes(b"data")
+    os.utime(f, ns=(OLD, OLD))
+    last = os.stat(f).st_ctime_ns
+    for change in (
+        lambda: os.chmod(f, 0o600),
+        lambda: os.chown(f, 123, 456),
+        lambda: os.setxattr(f, "user.x", b"1"),
+        lambda: os.rename(f, b / "g"),
+    ):
+        change()
+        st = os.stat(b / "g") if (b / "g").exists() else os.stat(f)
+        assert st.st_mtime_ns == OLD and st.st_ctime_ns >= last and st.st_ctime_ns > OLD
+        last = st.st_ctime_ns
+
+
 def test_component_over_255_bytes_at_every_operation(mnt, bucket_name):
     b = mnt.path / bucket_name
     b.mkdir()
