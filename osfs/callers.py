@@ -3,10 +3,16 @@ filesystem applies for it.
 
 New entries belong to their creator (:func:`new_owner`): its uid, and its gid unless the
 parent directory is setgid (then the directory's group, and a new directory is setgid
-too). ``chown``/``chgrp``/``chmod`` follow the kernel's rules (:func:`check_setattr`), so
-they hold with or without ``default_permissions`` (without it the kernel checks nothing).
-A caller's supplementary groups are read from ``/proc/<pid>/status`` when a ``chgrp``
-needs them.
+too). A caller's supplementary groups are read from ``/proc/<pid>/status`` when a
+``chgrp`` needs them.
+
+What the kernel checks: with ``default_permissions`` it checks every access against the
+modes and owners we report (search, read, write, execute; creating and removing entries,
+the sticky bit) and applies its ``setattr`` rules (``chown``, ``chgrp``, ``chmod``,
+``utimensat``) before a request reaches us. Without it the kernel checks nothing. So the
+``chown``/``chgrp``/``chmod`` rules are checked here too (:func:`check_setattr`), and hold
+either way; access modes are enforced only with ``default_permissions`` (on with
+``allow_other`` unless turned off, see :mod:`osfs.mount`).
 """
 
 from __future__ import annotations
