@@ -120,6 +120,14 @@ def test_symlinks(run_fs) -> None:
             assert info.metadata["osfs-symlink"] == text
             assert b"".join([c async for c in store.get(info)]) == text.encode()
         await raises(errno.EEXIST, fs.symlink(d, "f", "l1"))
+        # a text that is not UTF-8 is only in the content; the content is read back
+        odd = await fs.symlink(d, "odd", "caf\udce9")
+        assert await fs.readlink(odd.ino) == "caf\udce9" and odd.size == 4
+        assert "osfs-symlink" not in (await store.info("b", "dir/odd")).metadata
+        await store.put("b", ObjectMeta("other", metadata={"osfs-type": "symlink"}), b"dir/f")
+        await settle()
+        other = await fs.lookup(await resolve(fs, "b"), "other")
+        assert stat.S_ISLNK(other.mode) and await fs.readlink(other.ino) == "dir/f"
 
     run_fs(body)
 
