@@ -4,7 +4,8 @@ It keeps, for each directory, when its entries last changed (through this mount 
 in a bucket's watch), shown as the directory's mtime and ctime until an explicit
 ``utimensat``; and for each entry, when its status last changed through this mount
 (``chmod``, ``chown``, ``utimensat``, ``truncate``, an attribute, a rename), shown as its
-ctime. Both are kept in memory only: after a remount an entry shows its stored times.
+ctime, while the kernel holds its inode. Both are kept in memory only: after a remount
+an entry shows its stored times.
 
 And it turns another client's change of a name (reported by :mod:`osfs.views`) into what
 the kernel must forget, delivered in order by a worker to the async callback
@@ -64,6 +65,11 @@ class Changes:
     def status_changed(self, key: Key) -> None:
         """The status (mode, owner, times, attributes, name) of ``key`` changed now."""
         self._changed[key] = time.time_ns()
+
+    def forget(self, key: Key) -> None:
+        """The kernel forgot ``key``'s inode: its status change time is dropped (so the
+        table stays as large as what the kernel holds; directory times are kept)."""
+        self._changed.pop(key, None)
 
     def changed(self, key: Key) -> int | None:
         """When the status of ``key`` last changed through this mount (None: not since

@@ -202,11 +202,14 @@ class Filesystem:
         self.inodes.remember(ino)
 
     def forget(self, items: list[tuple[int, int]]) -> None:
-        """Drop kernel lookups; never raises."""
+        """Drop kernel lookups (and the status change time of a freed inode); never raises."""
         for ino, n in items:
             try:
+                key = self.inodes.key_of(ino)
                 self.inodes.forget(ino, n)
                 self.files.drop_orphan(ino)
+                if key is not None and not self.inodes.known(ino):
+                    self.changes.forget(key)
             except Exception:
                 log.exception("forget of inode %d failed", ino)
 
