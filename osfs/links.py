@@ -54,7 +54,8 @@ def _utf8(text: str) -> bool:
 
 
 class Links:
-    """Creates and reads object links; holds the mount's own path (``mountpoint``)."""
+    """Creates and reads links (object links and symlink objects); holds the mount's own path
+    (``mountpoint``)."""
 
     def __init__(self, store: ObjectStore, options: FsOptions, views: Views, files: OpenFiles) -> None:
         self.store = store
