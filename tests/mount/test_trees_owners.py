@@ -71,6 +71,8 @@ def test_each_users_files_are_theirs(shared, bucket_name):
     assert res.returncode != 0 and "not permitted" in res.stderr
     res = as_user(BOB, "chmod", "666", str(b / f"f{ALICE}"))
     assert res.returncode != 0 and "not permitted" in res.stderr
+    res = as_user(BOB, "rm", "-f", str(b / f"f{ALICE}"))  # the directory is sticky
+    assert res.returncode != 0 and "not permitted" in res.stderr
     # the owner may chmod, and chgrp to a group it is in (not to another)
     assert as_user(ALICE, "chmod", "640", str(b / f"f{ALICE}")).returncode == 0
     res = as_user(ALICE, "chgrp", "4200", str(b / f"f{ALICE}"), groups="4200")
