@@ -260,12 +260,8 @@ class Xattrs:
 
     async def removexattr(self, ino: int, name: str) -> None:
         _, node = await self._xattr_node(ino)
-        if (
-            node.info is not None
-            and name not in _values(node.info)
-            and name not in READ_ONLY
-            and not name.startswith(BUCKET_PREFIX)
-        ):
+        present = node.info is not None and name in _values(node.info)
+        if not present and name not in READ_ONLY and not name.startswith(BUCKET_PREFIX):
             raise FsError(errno.ENODATA)
         await self._change_xattr(ino, name, None)
 
