@@ -48,7 +48,12 @@ def _add_mount_arguments(p: argparse.ArgumentParser) -> None:
     fs.add_argument("--gid", type=int, help="group of files without one of their own (yours)")
     fs.add_argument("--umask", default="022", help="permission mask, octal (022)")
     fs.add_argument("--allow-other", action="store_true", help="let other users use the mount")
-    fs.add_argument("--default-permissions", action="store_true", help="let the kernel check modes")
+    fs.add_argument(
+        "--default-permissions",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let the kernel check modes (on with --allow-other unless --no-default-permissions)",
+    )
     fs.add_argument("--attr-timeout", default="1s", metavar="DURATION", help="kernel attribute cache (1s)")
     fs.add_argument(
         "--timeout",

@@ -68,7 +68,9 @@ class MountOptions:
     fs: FsOptions = field(default_factory=FsOptions)
     foreground: bool = False
     allow_other: bool = False
-    default_permissions: bool = False
+    #: None: on with ``allow_other`` (the kernel checks modes when others can reach the
+    #: mount), off otherwise; True/False: as the user asked.
+    default_permissions: bool | None = None
     log_level: str = "INFO"
     log_file: str | None = None
     data_dir: Path | None = None  # embedded server's data (default: $XDG_DATA_HOME/osfs)

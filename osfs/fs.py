@@ -7,17 +7,20 @@
 * :attr:`~Filesystem.files` (:mod:`osfs.openfiles`): file handles, writers, publishing;
 * :attr:`~Filesystem.listings` (:mod:`osfs.listings`): directory handles;
 * :attr:`~Filesystem.namespace` (:mod:`osfs.namespace`): mkdir, rmdir, unlink, rename, buckets;
-* :attr:`~Filesystem.links` (:mod:`osfs.links`): symlinks as object links;
-* :attr:`~Filesystem.xattrs` (:mod:`osfs.xattrs`): extended attributes.
+* :attr:`~Filesystem.links` (:mod:`osfs.links`): symlinks (object links, symlink objects);
+* :attr:`~Filesystem.xattrs` (:mod:`osfs.xattrs`): extended attributes;
+* :attr:`~Filesystem.changes` (:mod:`osfs.changes`): directory change times, and what the
+  kernel must forget when another client changes a name.
 
 What ``stat`` shows is built by :func:`osfs.attrs.attr_of` (the ``osfs-*`` metadata).
 
 Layout: without ``FsOptions.bucket`` the root lists every bucket (see
 :mod:`osfs.namespace`); with it, that bucket is the root. Inside a bucket the tree follows
-:mod:`osfs.names`. Object links are symlinks.
+:mod:`osfs.names`. Object links and symlink objects are symlinks (:mod:`osfs.links`); FIFOs,
+sockets and devices are empty objects that say what they are (:mod:`osfs.attrs`).
 
 Every method raises only :class:`osfs.errors.FsError`. Names are ``str`` (the adapter
-decodes bytes with ``os.fsdecode``). ``lookup``, ``mkdir``, ``create`` and ``symlink`` add
+decodes bytes with ``os.fsdecode``). ``lookup``, ``mkdir``, ``create``, ``mknod`` and ``symlink`` add
 one kernel lookup to the inode they return; ``remember`` adds one for ``readdir`` entries
 the kernel accepted; ``forget`` drops them. A new name is checked here, once, for every
 operation that gives one (:func:`osfs.names.bad_new_name`).
@@ -25,7 +28,8 @@ operation that gives one (:func:`osfs.names.bad_new_name`).
 Writes and the upload error contract are in :mod:`osfs.writeback` and
 :mod:`osfs.openfiles`. Remote changes reach the kernel through the async callback
 ``invalidator`` (set by the adapter), called in order by a worker in the nursery given to
-:meth:`Filesystem.start` (see :mod:`osfs.views`).
+:meth:`Filesystem.start` (see :mod:`osfs.changes`). Operations that make entries or change
+owners take the requesting process as a :class:`osfs.callers.Caller`.
 
 Concurrency: everything runs in one trio thread; state (inode table, views, handles,
 writers) is consistent between checkpoints, and every ``await`` may see it changed (a
@@ -36,15 +40,17 @@ from __future__ import annotations
 
 import errno
 import logging
-import math
 import os
+import stat
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import trio
 
-from .attrs import attr_of, changes_of, pin_mtime
+from .attrs import META_MTIME, attr_of, changes_of, is_symlink, owner_meta, pin_mtime
+from .callers import Caller, check_setattr, new_owner
+from .changes import Changes
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .handles import Attr, DirEntry, Invalidation, OpenReply, StatFs
@@ -56,7 +62,7 @@ from .namespace import Namespace
 from .openfiles import OpenFiles
 from .store.base import ObjectStore
 from .store.errors import BucketNotFound, StoreError
-from .store.types import valid_bucket_name
+from .store.types import ObjectMeta, valid_bucket_name
 from .views import Views
 from .xattrs import Xattrs
 
@@ -73,15 +79,24 @@ class Filesystem:
         self.store = store
         self.options = options
         self.inodes = InodeTable((options.bucket, "") if options.bucket else TOP)
-        self.invalidator: Callable[[Invalidation], Awaitable[None]] | None = None
-        self._inval_send, self._inval_recv = trio.open_memory_channel[Invalidation](math.inf)
         self._started_ns = time.time_ns()
-        self.views = Views(store, options, self._on_remote_change)
+        self.views = Views(store, options, lambda bucket, name: self.changes.on_remote_change(bucket, name))
         self.files = OpenFiles(store, options, self.inodes, self.views)
+        self.changes = Changes(self.inodes, self.views, self.files)
         self.listings = Listings(self.inodes)
         self.namespace = Namespace(store, options, self.inodes, self.views, self.files)
         self.links = Links(store, options, self.views, self.files)
-        self.xattrs = Xattrs(store, options, self.inodes, self.views, self.files)
+        self.xattrs = Xattrs(store, options, self.inodes, self.views, self.files, self.namespace)
+
+    @property
+    def invalidator(self) -> Callable[[Invalidation], Awaitable[None]] | None:
+        """The async callback that makes the kernel forget what a remote change made stale
+        (set by the adapter; see :mod:`osfs.changes`)."""
+        return self.changes.invalidator
+
+    @invalidator.setter
+    def invalidator(self, callback: Callable[[Invalidation], Awaitable[None]] | None) -> None:
+        self.changes.invalidator = callback
 
     @property
     def mountpoint(self) -> str | None:
@@ -96,7 +111,7 @@ class Filesystem:
     # ----- lifecycle -----------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
         """Start the workers: the invalidation worker now, bucket watches when first used."""
-        nursery.start_soon(self._invalidation_worker)
+        nursery.start_soon(self.changes.worker)
         self.views.start(nursery)
 
     async def flush_all(self) -> None:
@@ -108,49 +123,23 @@ class Filesystem:
         await self.files.close()
         self.listings.close()
 
-    # ----- remote changes ------------------------------------------------------------------
-    def _on_remote_change(self, bucket: str, name: str) -> None:
-        """A watch saw another client change ``name``: tell the kernel what to forget.
-
-        That is the entry in its parent directory and the inode's attributes and data.
-        Directories that appear need nothing (the kernel caches no negative entries);
-        directories that vanish with their last object expire with ``entry_timeout``.
-        """
-        if self.invalidator is None:
-            return
-        path = name.rstrip("/")
-        parent, leaf = parent_of(path)
-        out: list[Invalidation] = []
-        dir_ino = self.inodes.find((bucket, parent))
-        if dir_ino is not None and leaf:
-            out.append(Invalidation(dir_ino, leaf))
-        ino = self.inodes.find((bucket, path))
-        if ino is not None and self.files.writer(ino) is None:
-            out.append(Invalidation(ino))
-        for inv in out:
-            self._inval_send.send_nowait(inv)
-
-    async def _invalidation_worker(self) -> None:
-        """Deliver invalidations to ``invalidator`` in order, one at a time."""
-        async for inv in self._inval_recv:
-            if self.invalidator is None:
-                continue
-            try:
-                await self.invalidator(inv)
-            except Exception:
-                log.exception("invalidation of %s failed", inv)
-
     # ----- attributes and lookups ----------------------------------------------------------
     def _attr(self, ino: int, node: Node, tree: Tree | None) -> Attr:
-        return attr_of(
+        key = self.inodes.key_of(ino)
+        attr = attr_of(
             ino,
             node,
             tree,
             self.options,
             default_mtime_ns=self._started_ns,
             writer=self.files.writer(ino),
-            link_text=self.links.target_text,
+            written_mtime_ns=self.files.written_mtime(ino, node.info),
+            touched_ns=self.changes.touched(key) if node.is_dir and key is not None else None,
+            changed_ns=self.changes.changed(key) if key is not None else None,
+            link_size=self.links.link_size,
         )
+        self.inodes.set_kind(ino, stat.S_IFMT(attr.mode))
+        return attr
 
     async def getattr(self, ino: int) -> Attr:
         """Attributes of ``ino``; an open file that was unlinked or replaced keeps answering
@@ -213,11 +202,14 @@ class Filesystem:
         self.inodes.remember(ino)
 
     def forget(self, items: list[tuple[int, int]]) -> None:
-        """Drop kernel lookups; never raises."""
+        """Drop kernel lookups (and the status change time of a freed inode); never raises."""
         for ino, n in items:
             try:
+                key = self.inodes.key_of(ino)
                 self.inodes.forget(ino, n)
                 self.files.drop_orphan(ino)
+                if key is not None and not self.inodes.known(ino):
+                    self.changes.forget(key)
             except Exception:
                 log.exception("forget of inode %d failed", ino)
 
@@ -230,8 +222,11 @@ class Filesystem:
         uid: int | None = None,
         gid: int | None = None,
         mtime_ns: int | None = None,
+        atime_ns: int | None = None,
+        caller: Caller | None = None,
     ) -> Attr:
-        """Truncate and/or change mode, owner or mtime (kept in object metadata).
+        """Truncate and/or change mode, owner, mtime or atime (kept in object metadata); owner and
+        mode changes follow the kernel's rules for ``caller`` (:func:`osfs.callers.check_setattr`).
 
         A file still open after its name was unlinked (the temp-file idiom) can be
         truncated through its descriptor; other changes to it are accepted and dropped,
@@ -244,23 +239,35 @@ class Filesystem:
             return await self.getattr(ino)
         key = self.inodes.key(ino)
         await self.files.settle(key)
-        node, _ = await self.views.node(key)
+        node, tree = await self.views.node(key)
         if self.options.read_only:
             raise fail(errno.EROFS, "setattr", key[1], "read-only mount")
+        if caller is not None and (mode is not None or uid is not None or gid is not None):
+            now = self._attr(ino, node, tree)
+            check_setattr(caller, (now.uid, now.gid), mode=mode, uid=uid, gid=gid)
         if size is not None:
             if node.is_dir:
                 raise FsError(errno.EISDIR)
             await self.files.truncate(ino, key, node, size)
-            node, _ = await self.views.node(key)
-        changes = changes_of(mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns)
+            node, tree = await self.views.node(key)
+        changes = changes_of(mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns, atime_ns=atime_ns)
         if mtime_ns is not None:
             self.files.set_mtime(ino, mtime_ns)
         if changes:
             # the shown mtime is pinned first, so a chmod/chown does not move it
-            pinned = pin_mtime(changes, node.info)
-            await self.files.update_meta(
-                ino, key, node, lambda m: replace(m, metadata={**m.metadata, **pinned})
-            )
+            shown = self._attr(ino, node, tree).mtime_ns
+            if mtime_ns is not None:
+                self.changes.times_set(key)
+            if node.is_dir and node.info is None and key[1]:
+                # a directory implied by names below it gets a marker to keep these
+                meta = ObjectMeta(key[1] + "/", metadata={META_MTIME: str(shown), **changes})
+                await self.namespace.write_marker(key, meta)
+            else:
+                pinned = pin_mtime(changes, node.info, shown)
+                await self.files.update_meta(
+                    ino, key, node, lambda m: replace(m, metadata={**m.metadata, **pinned})
+                )
+        self.changes.status_changed(key)
         return await self.getattr(ino)
 
     # ----- files ---------------------------------------------------------------------------
@@ -268,8 +275,10 @@ class Filesystem:
         """Open ``ino`` (see :meth:`osfs.openfiles.OpenFiles.open`)."""
         return await self.files.open(ino, flags)
 
-    async def create(self, parent: int, name: str, flags: int, mode: int) -> tuple[OpenReply, Attr]:
-        """Create and open a new file; adds one lookup to its inode."""
+    async def create(
+        self, parent: int, name: str, flags: int, mode: int, caller: Caller | None = None
+    ) -> tuple[OpenReply, Attr]:
+        """Create and open a new file owned by ``caller``; adds one lookup to its inode."""
         pkey = self._writable_dir(parent, name, "create")
         if is_top(pkey):
             raise fail(errno.EPERM, "create", name, "only directories (buckets) at the top", logging.INFO)
@@ -283,7 +292,9 @@ class Filesystem:
                 raise FsError(errno.EEXIST)
             attr = await self.lookup(parent, name)
             return await self.files.open(attr.ino, flags), attr
-        reply, ino, node = await self.files.create(key, flags, mode)
+        owner, mode = await self._new_owner(parent, caller, mode, is_dir=False)
+        reply, ino, node = await self.files.create(key, flags, mode, owner)
+        self.changes.touch(pkey)
         return reply, self._attr(ino, node, await self.views.tree(key[0]))
 
     async def read(self, fh: int, offset: int, size: int) -> bytes | memoryview:
@@ -310,7 +321,15 @@ class Filesystem:
         node, tree = await self.views.node(key, need_tree=True)
         if not node.is_dir:
             raise FsError(errno.ENOTDIR)
-        entries: list[tuple[str, Key, Attr]] = []
+        entries: list[tuple[str, Key, Attr]] = [(".", key, self._attr(ino, node, tree))]
+        pkey = self._parent_key(key)
+        pino = self.inodes.find(pkey)
+        if pino is not None:
+            try:
+                pnode, ptree = await self.views.node(pkey)
+            except FsError:
+                pnode, ptree = Node(pkey[1], True), None
+            entries.append(("..", pkey, self._attr(pino, pnode, ptree)))
         if is_top(key):
             for b in await self.views.bucket_names(fresh=True):
                 bkey = (b, "")
@@ -326,8 +345,17 @@ class Filesystem:
                 entries.append((name, ckey, self._attr(cino, child, tree)))
         return self.listings.open(ino, entries)
 
+    def _parent_key(self, key: Key) -> Key:
+        """The key of the directory holding the directory ``key`` (the root's is itself)."""
+        if key == self.inodes.key(ROOT_INODE):
+            return key
+        if key[1] == "":
+            return TOP
+        return (key[0], parent_of(key[1])[0])
+
     def readdir(self, fh: int, offset: int) -> list[DirEntry]:
-        """Entries of the snapshot from cookie ``offset`` on (0 = the start)."""
+        """Entries of the snapshot from cookie ``offset`` on (0 = the start): ``.`` and
+        ``..`` first (the kernel adds no lookup for them)."""
         return self.listings.read(fh, offset)
 
     def releasedir(self, fh: int) -> None:
@@ -344,12 +372,42 @@ class Filesystem:
             raise fail(bad.errno, op, repr(name), bad.why, logging.INFO)
         return self.inodes.key(parent)
 
-    async def mkdir(self, parent: int, name: str, mode: int) -> Attr:
+    async def _existing_dir(self, pkey: Key) -> None:
+        """``ENOENT`` unless ``pkey`` is a directory of a bucket (``ENOTDIR`` for a file)."""
+        node, _ = await self.views.node(pkey)
+        if not node.is_dir:
+            raise FsError(errno.ENOTDIR)
+
+    async def _new_owner(
+        self, parent: int, caller: Caller | None, mode: int, *, is_dir: bool
+    ) -> tuple[dict[str, str], int]:
+        """The owner metadata and the mode of an entry ``caller`` makes in ``parent`` with
+        ``mode`` (see :func:`osfs.callers.new_owner`; no caller: the mount's owner)."""
+        who = caller or Caller(self.options.uid, self.options.gid)
+        pattr = await self.getattr(parent)
+        uid, gid, mode = new_owner(who, pattr.gid, pattr.mode, mode, is_dir=is_dir)
+        return owner_meta(uid, gid, self.options), mode
+
+    async def mkdir(self, parent: int, name: str, mode: int, caller: Caller | None = None) -> Attr:
+        """A directory (a bucket at the top) owned by ``caller``."""
         pkey = self._writable_dir(parent, name, "mkdir")
         if is_top(pkey):
             await self.namespace.make_bucket(name)
             return await self.lookup(ROOT_INODE, name)
-        await self.namespace.mkdir(pkey, name, mode)
+        owner, mode = await self._new_owner(parent, caller, mode, is_dir=True)
+        await self.namespace.mkdir(pkey, name, mode, owner)
+        self.changes.touch(pkey)
+        return await self.lookup(parent, name)
+
+    async def mknod(self, parent: int, name: str, mode: int, rdev: int, caller: Caller | None = None) -> Attr:
+        """A FIFO, socket, device or empty file at ``name`` owned by ``caller`` (see
+        :mod:`osfs.namespace`); adds one lookup to its inode."""
+        pkey = self._writable_dir(parent, name, "mknod")
+        if is_top(pkey):
+            raise fail(errno.EPERM, "mknod", name, "only directories (buckets) at the top", logging.INFO)
+        owner, perm = await self._new_owner(parent, caller, mode & 0o7777, is_dir=False)
+        await self.namespace.mknod((pkey[0], join(pkey[1], name)), stat.S_IFMT(mode) | perm, rdev, owner)
+        self.changes.touch(pkey)
         return await self.lookup(parent, name)
 
     async def rmdir(self, parent: int, name: str) -> None:
@@ -358,12 +416,14 @@ class Filesystem:
             await self.namespace.remove_bucket(name)
         else:
             await self.namespace.rmdir((pkey[0], join(pkey[1], name)))
+            self.changes.touch(pkey)
 
     async def unlink(self, parent: int, name: str) -> None:
         pkey = self._writable_dir(parent, name, "unlink")
         if is_top(pkey):
             raise FsError(errno.EISDIR)
         await self.namespace.unlink((pkey[0], join(pkey[1], name)))
+        self.changes.touch(pkey)
 
     async def rename(self, parent: int, name: str, new_parent: int, new_name: str, flags: int = 0) -> None:
         """Rename within a bucket (``EXDEV`` across buckets; see :mod:`osfs.namespace`).
@@ -381,13 +441,20 @@ class Filesystem:
             raise FsError(errno.EXDEV)
         old_key, new_key = (pkey[0], join(pkey[1], name)), (nkey[0], join(nkey[1], new_name))
         await self.namespace.rename(old_key, new_key, flags)
+        self.changes.status_changed(new_key)
+        self.changes.touch(pkey)
+        self.changes.touch(nkey)
 
-    async def symlink(self, parent: int, name: str, target: str) -> Attr:
-        """An object link at ``name`` (see :mod:`osfs.links`)."""
+    async def symlink(self, parent: int, name: str, target: str, caller: Caller | None = None) -> Attr:
+        """A link at ``name`` with the text ``target``, owned by ``caller`` (see
+        :mod:`osfs.links`)."""
         pkey = self._writable_dir(parent, name, "symlink")
         if is_top(pkey):
             raise fail(errno.EPERM, "symlink", name, "no links beside buckets", logging.INFO)
-        await self.links.symlink((pkey[0], join(pkey[1], name)), target)
+        await self._existing_dir(pkey)
+        owner, _ = await self._new_owner(parent, caller, 0o777, is_dir=False)
+        await self.links.symlink((pkey[0], join(pkey[1], name)), target, owner)
+        self.changes.touch(pkey)
         return await self.lookup(parent, name)
 
     async def link(self, ino: int, new_parent: int, new_name: str) -> Attr:
@@ -398,9 +465,9 @@ class Filesystem:
 
     async def readlink(self, ino: int) -> str:
         node, tree = await self.views.node(self.inodes.key(ino))
-        if node.info is None or node.info.link is None:
+        if not is_symlink(node.info):
             raise FsError(errno.EINVAL)
-        return self.links.target_text(node, tree)
+        return await self.links.readlink(node, tree)
 
     # ----- extended attributes -------------------------------------------------------------
     async def listxattr(self, ino: int) -> list[str]:
@@ -411,9 +478,11 @@ class Filesystem:
 
     async def setxattr(self, ino: int, name: str, value: bytes) -> None:
         await self.xattrs.setxattr(ino, name, value)
+        self.changes.status_changed(self.inodes.key(ino))
 
     async def removexattr(self, ino: int, name: str) -> None:
         await self.xattrs.removexattr(ino, name)
+        self.changes.status_changed(self.inodes.key(ino))
 
     # ----- the whole mount -----------------------------------------------------------------
     async def statfs(self) -> StatFs:

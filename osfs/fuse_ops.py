@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import pyfuse3
 import trio
 
+from .callers import Caller
 from .errors import FsError
 from .fs import Filesystem
 from .handles import Attr, Invalidation
@@ -62,6 +63,13 @@ def _translated(fn: F) -> F:
         return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _caller(ctx: Any) -> Caller | None:
+    """The process behind a request, from its ``RequestContext`` (None without one)."""
+    if ctx is None:
+        return None
+    return Caller(ctx.uid, ctx.gid, ctx.umask, ctx.pid)
 
 
 class FuseOps(pyfuse3.Operations):
@@ -140,6 +148,8 @@ class FuseOps(pyfuse3.Operations):
             uid=attr.st_uid if fields.update_uid else None,
             gid=attr.st_gid if fields.update_gid else None,
             mtime_ns=attr.st_mtime_ns if fields.update_mtime else None,
+            atime_ns=attr.st_atime_ns if fields.update_atime else None,
+            caller=_caller(ctx),
         )
         return self._entry(result)
 
@@ -155,7 +165,13 @@ class FuseOps(pyfuse3.Operations):
 
     @_translated
     async def mkdir(self, parent_inode: int, name: bytes, mode: int, ctx: Any) -> pyfuse3.EntryAttributes:
-        return self._entry(await self.fs.mkdir(parent_inode, os.fsdecode(name), mode))
+        return self._entry(await self.fs.mkdir(parent_inode, os.fsdecode(name), mode, _caller(ctx)))
+
+    @_translated
+    async def mknod(
+        self, parent_inode: int, name: bytes, mode: int, rdev: int, ctx: Any
+    ) -> pyfuse3.EntryAttributes:
+        return self._entry(await self.fs.mknod(parent_inode, os.fsdecode(name), mode, rdev, _caller(ctx)))
 
     @_translated
     async def rmdir(self, parent_inode: int, name: bytes, ctx: Any) -> None:
@@ -169,7 +185,8 @@ class FuseOps(pyfuse3.Operations):
     async def symlink(
         self, parent_inode: int, name: bytes, target: bytes, ctx: Any
     ) -> pyfuse3.EntryAttributes:
-        return self._entry(await self.fs.symlink(parent_inode, os.fsdecode(name), os.fsdecode(target)))
+        attr = await self.fs.symlink(parent_inode, os.fsdecode(name), os.fsdecode(target), _caller(ctx))
+        return self._entry(attr)
 
     @_translated
     async def rename(
@@ -198,7 +215,7 @@ class FuseOps(pyfuse3.Operations):
     async def create(
         self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: Any
     ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
-        reply, attr = await self.fs.create(parent_inode, os.fsdecode(name), flags, mode)
+        reply, attr = await self.fs.create(parent_inode, os.fsdecode(name), flags, mode, _caller(ctx))
         return self._file_info(reply.fh, reply.keep_cache), self._entry(attr)
 
     @_translated
@@ -233,7 +250,8 @@ class FuseOps(pyfuse3.Operations):
                 token, os.fsencode(entry.name), self._entry(entry.attr), entry.offset
             ):
                 break
-            self.fs.remember(entry.attr.ino)
+            if entry.name not in (".", ".."):  # the kernel takes no lookup for these
+                self.fs.remember(entry.attr.ino)
 
     @_translated
     async def releasedir(self, fh: int) -> None:

@@ -36,6 +36,8 @@ class Inode:
     key: Key | None
     lookups: int = 0
     opens: int = 0
+    #: File type bits (``stat.S_IFMT``) last shown for this inode (0: not shown yet).
+    kind: int = 0
 
 
 class InodeTable:
@@ -80,6 +82,17 @@ class InodeTable:
 
     def known(self, ino: int) -> bool:
         return ino in self._by_ino
+
+    def kind(self, ino: int) -> int:
+        """File type bits last shown for ``ino`` (0 when unknown)."""
+        node = self._by_ino.get(ino)
+        return node.kind if node is not None else 0
+
+    def set_kind(self, ino: int, kind: int) -> None:
+        """Record the file type bits shown for ``ino``."""
+        node = self._by_ino.get(ino)
+        if node is not None:
+            node.kind = kind
 
     def lookups(self, ino: int) -> int:
         node = self._by_ino.get(ino)

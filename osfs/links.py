@@ -1,41 +1,61 @@
-"""Symbolic links of the filesystem: object links shown as symlinks (the :class:`Links` part).
+"""Symbolic links of the filesystem: object links and symlink objects (the :class:`Links` part).
 
-``readlink`` of a link to an object in the same bucket gives the relative path from the
-link's directory to the object's shown path; to another bucket ``../…/<bucket>/<path>``
+``symlink(2)`` accepts any text. Two forms are stored:
+
+* an **object link** (ADR-20 link meta) when the text resolves — relative to the link's
+  directory, or absolute through the mount's own path, :attr:`Links.mountpoint` — to a
+  stored file or a bucket of this mount, so that the official clients follow it;
+* a **symlink object** for everything else (a directory, a path outside the mount, a
+  missing target, another link): an ordinary object whose content is the text and whose
+  metadata says ``osfs-type: symlink`` and repeats the text in ``osfs-symlink`` (as s3fs
+  does on S3), so another client reading it gets the text. A text that is not UTF-8 is
+  only in the content.
+
+``readlink`` of a symlink object returns exactly its text. ``readlink`` of a link to an
+object in the same bucket gives the text given to ``symlink(2)`` (``osfs-symlink``) for as
+long as it still names the link's target from where the link is (so ``ln -s ./t l`` or an
+absolute path through the mount read back as written); otherwise (the link or its target
+was renamed, the mount moved, or another client wrote the link) the relative path from
+the link's directory to the object's shown path; to another bucket ``../…/<bucket>/<path>``
 (up to the mount's top; with a single-bucket mount such a link points outside it); a
-bucket link gives ``../…/<bucket>``. ``symlink`` creates an
-object link when the target resolves (relative to the link's directory, or absolute
-through the mount's own path, :attr:`Links.mountpoint`) to a stored file or to a bucket
-inside the mount; anything else — an absolute path elsewhere, a path leaving the mount, a
-directory inside a bucket, a missing file, another link — is refused with ``EPERM``
-(object links cannot express it), logged at INFO with the reason.
-
-The link records the target object; the text given to ``symlink(2)`` is kept beside it in
-the link's metadata (``osfs-symlink``). ``readlink`` returns that text for as long as it
-still names the link's target from where the link is (so ``ln -s ./t l`` or an absolute
-path through the mount read back as written); otherwise (the link or its target was
-renamed, the mount moved, or another client wrote the link) the relative form above.
+bucket link gives ``../…/<bucket>``.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
 import posixpath
+import stat
+from collections.abc import Mapping
 
-from .attrs import META_SYMLINK
+from .attrs import META_SYMLINK, META_TYPE, TYPE_SYMLINK, kind_of
 from .config import FsOptions
-from .errors import FsError, fail, from_store
+from .errors import FsError, from_store
 from .inodes import Key
 from .names import Node, Tree, parent_of
 from .openfiles import OpenFiles
 from .store.base import ObjectStore
 from .store.errors import StoreError
+from .store.types import ObjectInfo, ObjectMeta
 from .views import Views
+
+log = logging.getLogger(__name__)
+
+
+def _utf8(text: str) -> bool:
+    """True when ``text`` (decoded with ``os.fsdecode``) was valid UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Links:
-    """Creates and reads object links; holds the mount's own path (``mountpoint``)."""
+    """Creates and reads links (object links and symlink objects); holds the mount's own path
+    (``mountpoint``)."""
 
     def __init__(self, store: ObjectStore, options: FsOptions, views: Views, files: OpenFiles) -> None:
         self.store = store
@@ -46,44 +66,42 @@ class Links:
         #: targets that lie inside the mount); None when unknown.
         self.mountpoint: str | None = None
 
-    async def symlink(self, key: Key, target: str) -> None:
-        """Create an object link at ``key`` (a free name in an existing directory of a
-        bucket) to the object or bucket ``target`` resolves to.
-
-        ``target`` must resolve (relative to the link's directory) to an existing file or a
-        bucket inside this mount: otherwise ``EPERM`` (object links cannot dangle, point
-        outside the store, at directories, or at other links); ``EEXIST`` if ``key`` is taken.
-        """
-        pkey = (key[0], parent_of(key[1])[0])
-        bucket, path = await self._resolve_target(pkey, target)
+    async def symlink(self, key: Key, target: str, metadata: Mapping[str, str]) -> None:
+        """Create a link at ``key`` (a free name in an existing directory of a bucket) with
+        the text ``target``: an object link when ``target`` names a stored file or a bucket
+        of this mount, else a symlink object. ``metadata`` (owner, times) is stored on it;
+        ``EEXIST`` if ``key`` is taken."""
         tree = await self.views.tree(key[0])
         if tree.node(key[1]) is not None:
             raise FsError(errno.EEXIST)
-        text = {META_SYMLINK: target}
+        meta = {**metadata, META_SYMLINK: target} if _utf8(target) else dict(metadata)
         try:
-            if path == "":
-                info = await self.store.add_bucket_link(key[0], key[1], bucket, metadata=text)
-            else:
-                await self.files.publish_pending((bucket, path), "symlink (upload of the target)")
-                ttree = await self.views.tree(bucket)
-                tnode = ttree.node(path)
-                if tnode is None or tnode.is_dir or tnode.info is None or tnode.info.is_link:
-                    raise fail(errno.EPERM, "symlink", target, "target is not a stored file", logging.INFO)
-                info = await self.store.add_link(key[0], key[1], bucket, tnode.info.name, metadata=text)
+            info = await self._object_link(key, target, meta)
+            if info is None:
+                meta[META_TYPE] = TYPE_SYMLINK
+                info = await self.store.put(key[0], ObjectMeta(key[1], metadata=meta), os.fsencode(target))
         except StoreError as e:
             raise from_store(e, "symlink", f"{key[0]}/{key[1]}") from None
         self.views.view(key[0]).apply(info)
 
-    async def _resolve_target(self, pkey: Key, target: str) -> tuple[str, str]:
-        """``(bucket, path)`` that ``target`` names, relative to the directory ``pkey``
-        (an absolute ``target`` must lie under :attr:`mountpoint`)."""
+    async def _object_link(self, key: Key, target: str, meta: Mapping[str, str]) -> ObjectInfo | None:
+        """The object link at ``key`` to what ``target`` names, made now; None when
+        ``target`` names no stored file or bucket of this mount (logged at DEBUG)."""
+        pkey = (key[0], parent_of(key[1])[0])
         located = self._locate(pkey, target)
         if isinstance(located, str):
-            raise fail(errno.EPERM, "symlink", target, located, logging.INFO)
+            log.debug("symlink %s -> %r: a symlink object (%s)", key[1], target, located)
+            return None
         bucket, path = located
         if self.options.bucket is None and bucket not in await self.views.bucket_names():
-            raise fail(errno.EPERM, "symlink", target, "target bucket does not exist", logging.INFO)
-        return bucket, path
+            return None
+        if path == "":
+            return await self.store.add_bucket_link(key[0], key[1], bucket, metadata=meta)
+        await self.files.publish_pending((bucket, path), "symlink (upload of the target)")
+        tnode = (await self.views.tree(bucket)).node(path)
+        if tnode is None or tnode.is_dir or tnode.info is None or kind_of(tnode) != stat.S_IFREG:
+            return None
+        return await self.store.add_link(key[0], key[1], bucket, tnode.info.name, metadata=meta)
 
     def _locate(self, pkey: Key, target: str) -> tuple[str, str] | str:
         """``(bucket, path)`` that ``target`` names from the directory ``pkey`` (path ``""``
@@ -110,8 +128,31 @@ class Links:
         bucket, _, path = rel.partition("/")
         return bucket, path
 
+    def link_size(self, node: Node, tree: Tree | None) -> int:
+        """Length in bytes of what ``readlink`` shows for the link ``node``."""
+        assert node.info is not None
+        if node.info.link is None:
+            text = node.info.metadata.get(META_SYMLINK)
+            return len(text.encode()) if text is not None else node.info.size
+        return len(os.fsencode(self.target_text(node, tree)))
+
+    async def readlink(self, node: Node, tree: Tree | None) -> str:
+        """What ``readlink`` shows for the link ``node`` (``tree``: its bucket's, if loaded)."""
+        info = node.info
+        assert info is not None
+        if info.link is not None:
+            return self.target_text(node, tree)
+        text = info.metadata.get(META_SYMLINK)
+        if text is not None:
+            return text
+        try:
+            data = await self.store.read(info, 0, info.size)
+        except StoreError as e:
+            raise from_store(e, "readlink", f"{info.bucket}/{info.name}") from None
+        return os.fsdecode(bytes(data))
+
     def target_text(self, node: Node, tree: Tree | None) -> str:
-        """What ``readlink`` shows for the link ``node`` (``tree``: its bucket's, if loaded):
+        """What ``readlink`` shows for the object link ``node`` (``tree``: its bucket's):
         its ``symlink(2)`` text while that still names the target from the link's
         directory, else the relative form."""
         assert node.info is not None and node.info.link is not None

@@ -171,11 +171,14 @@ async def _connect(connect: ConnectOptions, fs: FsOptions):  # -> ObjectStore
         raise MountError(str(exc)) from exc
 
 
-def _fuse_options(opts: MountOptions) -> set[str]:
+def fuse_options(opts: MountOptions) -> set[str]:
+    """The FUSE mount options: ``default_permissions`` (the kernel checks modes) follows
+    ``allow_other`` unless the user chose explicitly (``MountOptions.default_permissions``)."""
     options = set(pyfuse3.default_options)
     options.discard("default_permissions")
     options |= {f"fsname={opts.fsname}", "subtype=osfs", "noatime"}
-    if opts.default_permissions:
+    checked = opts.allow_other if opts.default_permissions is None else opts.default_permissions
+    if checked:
         options.add("default_permissions")
     if opts.allow_other:
         options.add("allow_other")
@@ -211,7 +214,7 @@ async def _serve(opts: MountOptions, on_ready) -> None:
         ops = FuseOps(fs)
         started = trio.current_time()  # no upload of this mount starts before this
         try:
-            pyfuse3.init(ops, str(opts.mountpoint), _fuse_options(opts))
+            pyfuse3.init(ops, str(opts.mountpoint), fuse_options(opts))
         except RuntimeError as exc:
             raise MountError(f"cannot mount {opts.mountpoint}: {exc}") from exc
         mounted = True

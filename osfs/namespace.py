@@ -2,8 +2,13 @@
 
 Without ``FsOptions.bucket`` the root lists every bucket and ``mkdir``/``rmdir`` at the
 root create/destroy buckets (``rmdir`` only when the bucket holds no object at all).
-Inside a bucket ``mkdir`` writes a directory marker ``"<path>/"`` and ``rmdir`` deletes it.
-
+``mknod`` stores FIFOs, sockets and devices as empty objects whose metadata says what they
+are (:mod:`osfs.attrs`). Inside a bucket ``mkdir`` writes a directory marker ``"<path>/"``
+and ``rmdir`` deletes it.
+A directory that exists only because objects are named under it (written by another
+client) gets its marker when its last entry goes through this mount (``unlink``,
+``rmdir`` of its last subdirectory, a rename out of it), so it stays until ``rmdir``, for
+every client and after a remount; the marker is written before the entry is removed.
 
 ``unlink`` publishes a delete marker; a file still open for writing under that name is
 never published (its descriptor keeps working on the local copy). ``rename`` within a bucket
@@ -19,10 +24,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import stat
+from collections.abc import Mapping
 
 import trio
 
-from .attrs import mode_meta
+from .attrs import mode_meta, type_meta
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .inodes import InodeTable, Key
@@ -53,19 +60,65 @@ class Namespace:
         self.files = files
 
     # ----- directories and buckets ---------------------------------------------------------
-    async def mkdir(self, pkey: Key, name: str, mode: int) -> None:
-        """Write the directory marker of ``name`` in the directory ``pkey`` of a bucket."""
+    async def mkdir(self, pkey: Key, name: str, mode: int, owner: Mapping[str, str]) -> None:
+        """Write the directory marker of ``name`` in the directory ``pkey`` of a bucket,
+        with the owner metadata ``owner``."""
         key = (pkey[0], join(pkey[1], name))
         tree = await self.views.tree(pkey[0])
         if tree.node(pkey[1]) is None:
             raise FsError(errno.ENOENT)
         if tree.node(key[1]) is not None:
             raise FsError(errno.EEXIST)
-        meta = ObjectMeta(key[1] + "/", metadata=mode_meta(mode, 0o777, self.options.umask))
+        meta = ObjectMeta(key[1] + "/", metadata={**mode_meta(mode, 0o777, self.options.umask), **owner})
         try:
             info = await self.store.put(key[0], meta, b"")
         except StoreError as e:
             raise from_store(e, "mkdir", f"{key[0]}/{key[1]}") from None
+        self.views.view(key[0]).apply(info)
+
+    async def write_marker(self, key: Key, meta: ObjectMeta) -> None:
+        """Write the marker ``meta`` (named ``"<path>/"``) of the directory ``key``, one
+        without a marker, to hold its attributes."""
+        try:
+            info = await self.store.put(key[0], meta, b"")
+        except StoreError as e:
+            raise from_store(e, "setattr", f"{key[0]}/{key[1]}") from None
+        self.views.view(key[0]).apply(info)
+
+    async def keep_parent(self, key: Key) -> None:
+        """The entry at ``key`` is about to leave its directory: if it is the last entry of
+        a directory without a marker (other than the bucket's own), write the marker."""
+        parent = parent_of(key[1])[0]
+        if not parent:
+            return
+        tree = await self.views.tree(key[0])
+        d = tree.dirs.get(parent)
+        if d is None or d.node.info is not None or len(d.children) != 1:
+            return
+        try:
+            info = await self.store.put(key[0], ObjectMeta(parent + "/"), b"")
+        except StoreError as e:
+            raise from_store(e, "keep directory", f"{key[0]}/{parent}") from None
+        self.views.view(key[0]).apply(info)
+
+    async def mknod(self, key: Key, mode: int, rdev: int, owner: Mapping[str, str]) -> None:
+        """Create the empty file or special file (FIFO, socket, device) ``key`` of type and
+        permission bits ``mode`` in an existing directory of a bucket (``EEXIST`` if taken),
+        with the owner metadata ``owner``."""
+        tree = await self.views.tree(key[0])
+        pnode = tree.node(parent_of(key[1])[0])
+        if pnode is None or not pnode.is_dir:
+            raise FsError(errno.ENOENT)
+        if tree.node(key[1]) is not None:
+            raise FsError(errno.EEXIST)
+        kind = stat.S_IFMT(mode)
+        if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK):
+            raise fail(errno.EINVAL, "mknod", key[1], f"file type {kind:o}", logging.INFO)
+        metadata = {**mode_meta(mode, 0o666, self.options.umask), **type_meta(kind, rdev), **owner}
+        try:
+            info = await self.store.put(key[0], ObjectMeta(key[1], metadata=metadata), b"")
+        except StoreError as e:
+            raise from_store(e, "mknod", f"{key[0]}/{key[1]}") from None
         self.views.view(key[0]).apply(info)
 
     async def make_bucket(self, name: str) -> None:
@@ -100,6 +153,7 @@ class Namespace:
         marker = key[1] + "/"
         if [n for n in view.names_under(marker) if n != marker]:
             raise FsError(errno.ENOTEMPTY)
+        await self.keep_parent(key)
         if marker in view.infos:
             await self._delete_object(key[0], marker, "rmdir")
         self.inodes.detach(key)
@@ -137,6 +191,7 @@ class Namespace:
         obj = node.object_name
         assert obj is not None
         writer = self.files.writer_at(key)
+        await self.keep_parent(key)
         if writer is not None:
             self.files.unname(writer, obj)
         if obj in view.infos:
@@ -161,6 +216,8 @@ class Namespace:
         target = tree.node(new_key[1])
         if target is not None and flags & 1:
             raise FsError(errno.EEXIST)
+        if parent_of(old_key[1])[0] != parent_of(new_key[1])[0]:
+            await self.keep_parent(old_key)
         if node.is_dir:
             if new_key[1].startswith(old_key[1] + "/"):
                 raise FsError(errno.EINVAL)

@@ -22,6 +22,10 @@ refused and that did not change since is not uploaded again.
 
 Metadata changes of a file (``chmod``, xattrs) go to the stored meta and to its writer's,
 so the next publish keeps them: :meth:`OpenFiles.update_meta`.
+
+The module is longer than 500 lines because handles, writers and publishing share the
+per-inode state (writer, write-handle count, last nuid, orphans) and its locking:
+splitting them would make one part reach into another's state.
 """
 
 from __future__ import annotations
@@ -30,14 +34,15 @@ import errno
 import itertools
 import logging
 import os
-from collections.abc import Awaitable, Callable
+import stat
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
 import trio
 
-from .attrs import mode_meta, without_mtime
+from .attrs import kind_of, mode_meta, without_mtime
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .handles import FileHandle, OpenReply
@@ -85,6 +90,10 @@ class OpenFiles:
         #: Last version of files whose name was unlinked or replaced while the kernel still
         #: held their inode: an ``open`` racing with the rename/unlink opens that version.
         self._orphans: dict[int, ObjectInfo] = {}
+        #: The writer's mtime of each version this mount published, by inode: shown
+        #: instead of the store's publish time, so a file's times do not move when its
+        #: upload commits after ``close``.
+        self._written: dict[int, tuple[str, int]] = {}
 
     # ----- what other parts ask ------------------------------------------------------------
     @property
@@ -149,8 +158,17 @@ class OpenFiles:
 
     def drop_orphan(self, ino: int) -> None:
         """Forget ``ino``'s kept version once the kernel no longer knows the inode."""
-        if ino in self._orphans and not self.inodes.known(ino):
-            del self._orphans[ino]
+        if not self.inodes.known(ino):
+            self._orphans.pop(ino, None)
+            self._written.pop(ino, None)
+
+    def written_mtime(self, ino: int, info: ObjectInfo | None) -> int | None:
+        """The mtime this mount's writer gave the version ``info`` of ``ino`` (None when
+        this mount did not publish that version)."""
+        written = self._written.get(ino)
+        if written is None or info is None or written[0] != info.nuid:
+            return None
+        return written[1]
 
     # ----- open and create -----------------------------------------------------------------
     async def open(self, ino: int, flags: int) -> OpenReply:
@@ -175,8 +193,8 @@ class OpenFiles:
             node, _ = await self.views.node(key)
             if node.is_dir:
                 raise FsError(errno.EISDIR)
-            if node.info is not None and node.info.link is not None:
-                raise FsError(errno.ELOOP)
+            if kind_of(node) != stat.S_IFREG:
+                raise FsError(errno.ELOOP if kind_of(node) == stat.S_IFLNK else errno.ENXIO)
             if writable and self.options.read_only:
                 raise fail(errno.EROFS, "open", key[1], "read-only mount")
             info = await self.views.current_info(key, node)
@@ -192,10 +210,13 @@ class OpenFiles:
             keep_cache = False
         return OpenReply(self._new_handle(ino, writable, bool(flags & os.O_APPEND), info), keep_cache)
 
-    async def create(self, key: Key, flags: int, mode: int) -> tuple[OpenReply, int, Node]:
-        """Create and open a new file at ``key`` (whose parent exists and name is free);
-        adds one lookup to its inode. Returns the reply, the inode and the node shown."""
-        meta = ObjectMeta(key[1], metadata=mode_meta(mode, 0o666, self.options.umask))
+    async def create(
+        self, key: Key, flags: int, mode: int, owner: Mapping[str, str]
+    ) -> tuple[OpenReply, int, Node]:
+        """Create and open a new file at ``key`` (whose parent exists and name is free) with
+        the owner metadata ``owner``; adds one lookup to its inode. Returns the reply, the
+        inode and the node shown."""
+        meta = ObjectMeta(key[1], metadata={**mode_meta(mode, 0o666, self.options.umask), **owner})
         writer = self._new_writer(key[0], meta, base=None)
         await self._guard(writer.start(None), "create", f"{key[0]}/{key[1]}")
         placeholder = ObjectInfo(key[0], key[1], "", 0, 0, "", datetime.now(UTC), metadata=meta.metadata)
@@ -358,6 +379,7 @@ class OpenFiles:
         if info is None:
             return
         self.published += 1
+        self._written[ino] = (info.nuid, writer.mtime_ns)
         view = self.views.view(writer.bucket)
         view.set_pending(writer.name, None)
         view.apply(info)

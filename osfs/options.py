@@ -31,6 +31,8 @@ O_FLAGS = {
     "default_permissions": "default_permissions",
     "foreground": "foreground",
 }
+#: ``-o`` flags that turn an option off (``default_permissions`` is on with ``allow_other``).
+O_OFF_FLAGS = {"no_default_permissions": "default_permissions"}
 #: ``-o`` keys whose value is a number.
 O_INTS = {"uid", "gid", "bucket_replicas", "metrics_port"}
 #: ``-o`` keys that take a value (also the keys of a config file, but ``config``).
@@ -124,6 +126,8 @@ def apply_o_options(ns: argparse.Namespace, options: list[str]) -> None:
             key = key.strip().replace("-", "_")
             if key in O_FLAGS and not sep:
                 setattr(ns, O_FLAGS[key], True)
+            elif key in O_OFF_FLAGS and not sep:
+                setattr(ns, O_OFF_FLAGS[key], False)
             elif key in O_VALUES and sep:
                 setattr(ns, key, _o_value(key, value))
             elif key in O_SECRETS:
@@ -233,7 +237,7 @@ def mount_options(ns: argparse.Namespace, env: dict[str, str]) -> MountOptions:
         fs=fs,
         foreground=bool(ns.foreground),
         allow_other=bool(ns.allow_other),
-        default_permissions=bool(ns.default_permissions),
+        default_permissions=None if ns.default_permissions is None else bool(ns.default_permissions),
         log_level=ns.log_level.upper(),
         log_file=ns.log_file,
         data_dir=Path(ns.data_dir) if ns.data_dir else None,

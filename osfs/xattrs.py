@@ -5,12 +5,25 @@
 ``user.mime``              the ``Content-Type`` header (read/write)
 ``user.header.<Name>``     any header; several values are joined with ``", "`` (r/w)
 ``user.meta.<key>``        an object metadata entry (r/w; ``osfs-*`` keys are reserved)
-``user.digest``            ``SHA-256=…`` of the content (read-only)
-``user.nuid``              the object's nuid (read-only)
-``user.chunks``            number of chunks (read-only)
+``user.digest``            ``SHA-256=…`` of the content (computed)
+``user.nuid``              the object's nuid (computed)
+``user.chunks``            number of chunks (computed)
+``user.<any other name>``  kept in the metadata key ``osfs-xattr.<name>`` (r/w)
 =========================  ==========================================================
 
-A bucket's own directory exposes the bucket's status, read-only:
+Any other ``user.*`` attribute is stored in the object's metadata: its name less
+``user.``, percent-encoded (every byte outside printable ASCII, and ``%``), after
+``osfs-xattr.`` when the value is UTF-8 (stored as is) or ``osfs-xattr64.`` otherwise
+(stored in base64). Names are up to 255 bytes and values up to 64 KiB (the kernel's
+limits); the stored attributes of one object take at most :data:`MAX_TOTAL` bytes
+(``ENOSPC`` beyond).
+
+The computed attributes (these three and the bucket status below) are not listed, so
+``cp -a``, ``rsync -X`` and ``mv`` never copy them; they are read by name. Writing one
+with its current value is accepted and changes nothing; any other write or a removal is
+``EPERM``.
+
+A bucket's own directory exposes the bucket's status, read-only and not listed:
 
 ==================================  ===================================================
 ``user.bucket.description``         the bucket's description (absent when empty)
@@ -25,26 +38,31 @@ A bucket's own directory exposes the bucket's status, read-only:
 ``user.bucket.meta.<key>``          the bucket's metadata entries
 ==================================  ===================================================
 
-The status is fetched from the server on every ``getxattr``/``listxattr`` of the bucket
-directory (never cached). Writing or removing a read-only attribute, a reserved key, any
-``user.bucket.*`` attribute, or any attribute of a node without an object (an implicit
-directory, a bucket) fails with ``EPERM``; a name outside these tables fails with
-``ENOTSUP``; reading an absent attribute fails with ``ENODATA``.
+The status is fetched from the server on every ``getxattr`` of the bucket directory
+(never cached). Writing a ``user.bucket.*`` attribute with its current value
+is accepted and changes nothing; any other write, a removal, a reserved key
+(``user.meta.osfs-*``) or any attribute of a bucket's own directory fails with
+``EPERM``. A directory without a marker gets one to hold its attributes. Names outside
+``user.*`` fail with ``ENOTSUP``; reading an absent attribute fails with ``ENODATA``.
 
 The :class:`Xattrs` part answers these for the filesystem.
 """
 
 from __future__ import annotations
 
+import base64
 import errno
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from .attrs import RESERVED_PREFIX
 from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .inodes import InodeTable, Key
 from .names import Node
+from .namespace import Namespace
 from .openfiles import OpenFiles
 from .store.base import ObjectStore
 from .store.errors import StoreError
@@ -53,6 +71,43 @@ from .views import Views
 
 READ_ONLY = ("user.digest", "user.nuid", "user.chunks")
 BUCKET_PREFIX = "user.bucket."
+#: Metadata key prefixes of other ``user.*`` attributes: UTF-8 values, base64 values.
+TEXT_KEY = "osfs-xattr."
+BINARY_KEY = "osfs-xattr64."
+#: Bytes the stored attributes of one object may take (names and values).
+MAX_TOTAL = 256 * 1024
+#: Bytes left as they are in names within metadata keys: printable ASCII but ``%``.
+_SAFE = bytes(c for c in range(0x21, 0x7F) if c != ord("%"))
+
+
+def _own_name(name: str) -> bool:
+    """True for a ``user.*`` name kept under :data:`TEXT_KEY`/:data:`BINARY_KEY`."""
+    return not (
+        name in ("user.description", "user.mime")
+        or name in READ_ONLY
+        or name.startswith(("user.header.", "user.meta.", BUCKET_PREFIX))
+    )
+
+
+def _key_part(name: str) -> str:
+    """``name`` less ``user.``, percent-encoded for a metadata key."""
+    return quote_from_bytes(name[len("user.") :].encode("utf-8", "surrogateescape"), safe=_SAFE)
+
+
+def _own_values(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The attributes kept under :data:`TEXT_KEY`/:data:`BINARY_KEY` in ``metadata``,
+    values as ``str`` (bytes that are not UTF-8 decoded with ``surrogateescape``)."""
+    out: dict[str, str] = {}
+    for k, v in metadata.items():
+        if k.startswith(BINARY_KEY):
+            raw, part = base64.b64decode(v), k[len(BINARY_KEY) :]
+        elif k.startswith(TEXT_KEY):
+            raw, part = v.encode("utf-8", "surrogateescape"), k[len(TEXT_KEY) :]
+        else:
+            continue
+        name = "user." + unquote_to_bytes(part).decode("utf-8", "surrogateescape")
+        out[name] = raw.decode("utf-8", "surrogateescape")
+    return out
 
 
 def _number(value: float) -> str:
@@ -91,6 +146,7 @@ def _values(info: ObjectInfo) -> dict[str, str]:
     for k, v in info.metadata.items():
         if not k.startswith(RESERVED_PREFIX):
             out[f"user.meta.{k}"] = v
+    out.update(_own_values(info.metadata))
     if info.nuid:
         if info.digest:
             out["user.digest"] = info.digest
@@ -114,6 +170,17 @@ def _edit(meta: ObjectMeta, name: str, value: str | None) -> ObjectMeta:
                 tuple(v.strip() for v in value.split(",")) if header != MIME_HEADER else (value,)
             )
         return replace(meta, headers=headers)
+    if _own_name(name):
+        part = _key_part(name)
+        metadata.pop(TEXT_KEY + part, None)
+        metadata.pop(BINARY_KEY + part, None)
+        if value is not None:
+            raw = value.encode("utf-8", "surrogateescape")
+            try:
+                metadata[TEXT_KEY + part] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                metadata[BINARY_KEY + part] = base64.b64encode(raw).decode()
+        return replace(meta, metadata=metadata)
     key = name[len("user.meta.") :]
     if value is None:
         metadata.pop(key, None)
@@ -122,17 +189,33 @@ def _edit(meta: ObjectMeta, name: str, value: str | None) -> ObjectMeta:
     return replace(meta, metadata=metadata)
 
 
+def _stored_size(meta: ObjectMeta) -> int:
+    """Bytes the ``user.*`` attributes of ``meta`` take, as :data:`MAX_TOTAL` counts them."""
+    size = len(meta.description.encode())
+    size += sum(len(k) + sum(len(v) for v in vs) for k, vs in meta.headers.items())
+    size += sum(len(k) + len(v) for k, v in meta.metadata.items() if not k.startswith(RESERVED_PREFIX))
+    size += sum(len(k) + len(v) for k, v in meta.metadata.items() if k.startswith((TEXT_KEY, BINARY_KEY)))
+    return size
+
+
 class Xattrs:
     """Extended attributes of the filesystem's nodes; see the module docstring."""
 
     def __init__(
-        self, store: ObjectStore, options: FsOptions, inodes: InodeTable, views: Views, files: OpenFiles
+        self,
+        store: ObjectStore,
+        options: FsOptions,
+        inodes: InodeTable,
+        views: Views,
+        files: OpenFiles,
+        namespace: Namespace,
     ) -> None:
         self.store = store
         self.options = options
         self.inodes = inodes
         self.views = views
         self.files = files
+        self.namespace = namespace
 
     async def _xattr_node(self, ino: int) -> tuple[Key, Node]:
         key = self.inodes.key(ino)
@@ -152,7 +235,10 @@ class Xattrs:
         return out
 
     async def listxattr(self, ino: int) -> list[str]:
-        return sorted(await self._all_values(ino))
+        """Every attribute name of ``ino`` but the computed ones (bucket status included)."""
+        _, node = await self._xattr_node(ino)
+        values = _values(node.info) if node.info is not None else {}
+        return sorted(n for n in values if n not in READ_ONLY)
 
     async def getxattr(self, ino: int, name: str) -> bytes:
         if not name.startswith("user."):
@@ -174,12 +260,8 @@ class Xattrs:
 
     async def removexattr(self, ino: int, name: str) -> None:
         _, node = await self._xattr_node(ino)
-        if (
-            node.info is not None
-            and name not in _values(node.info)
-            and name not in READ_ONLY
-            and not name.startswith(BUCKET_PREFIX)
-        ):
+        present = node.info is not None and name in _values(node.info)
+        if not present and name not in READ_ONLY and not name.startswith(BUCKET_PREFIX):
             raise FsError(errno.ENODATA)
         await self._change_xattr(ino, name, None)
 
@@ -188,13 +270,20 @@ class Xattrs:
         key, node = await self._xattr_node(ino)
         if self.options.read_only:
             raise fail(errno.EROFS, "setxattr", name, "read-only mount")
-        known = name in ("user.description", "user.mime") or name.startswith(("user.header.", "user.meta."))
-        if name in READ_ONLY or name.startswith(BUCKET_PREFIX):
-            raise fail(errno.EPERM, "setxattr", name, "read-only attribute", logging.INFO)
-        if not known:
+        if not name.startswith("user."):
             raise fail(errno.ENOTSUP, "setxattr", name, "unsupported attribute name")
-        if name.startswith("user.meta." + RESERVED_PREFIX) or name in ("user.header.", "user.meta."):
+        if name in READ_ONLY or name.startswith(BUCKET_PREFIX):
+            if value is not None and (await self._all_values(ino)).get(name) == value:
+                return  # a copy of a computed value: nothing to change
+            raise fail(errno.EPERM, "setxattr", name, "read-only attribute", logging.INFO)
+        if name.startswith("user.meta." + RESERVED_PREFIX) or name in ("user.header.", "user.meta.", "user."):
             raise fail(errno.EPERM, "setxattr", name, "reserved or empty key", logging.INFO)
-        if node.info is None:
+        if node.info is None and (not node.is_dir or not key[1]):
             raise fail(errno.EPERM, "setxattr", name, "no object behind this directory", logging.INFO)
+        base = node.info.meta() if node.info is not None else ObjectMeta(key[1] + "/")
+        if value is not None and _stored_size(_edit(base, name, value)) > MAX_TOTAL:
+            raise fail(errno.ENOSPC, "setxattr", name, f"attributes over {MAX_TOTAL} bytes", logging.INFO)
+        if node.info is None:
+            await self.namespace.write_marker(key, _edit(base, name, value))
+            return
         await self.files.update_meta(ino, key, node, lambda m: _edit(m, name, value))

@@ -44,9 +44,10 @@ async def read_file(fs: Filesystem, path: str, *, block: int = 65536) -> bytes:
 
 
 async def listdir(fs: Filesystem, path: str) -> list[str]:
+    """The names in directory ``path``, without ``.`` and ``..``."""
     fh = await fs.opendir(await resolve(fs, path))
     try:
-        return [e.name for e in fs.readdir(fh, 0)]
+        return [e.name for e in fs.readdir(fh, 0) if e.name not in (".", "..")]
     finally:
         fs.releasedir(fh)
 

@@ -110,11 +110,24 @@ def test_symlinks(run_fs) -> None:
         await store.add_link("b", "deep/x/l4", "b", "dir/f")
         await settle()
         assert await fs.readlink(await resolve(fs, "b/deep/x/l4")) == "../../dir/f"
-        await raises(errno.EPERM, fs.symlink(d, "bad", "/etc/passwd"))
-        await raises(errno.EPERM, fs.symlink(d, "bad", "../../../outside"))
-        await raises(errno.EPERM, fs.symlink(d, "bad", "missing"))
-        await raises(errno.EPERM, fs.symlink(d, "bad", "l1"))
+        # anything else is a symlink object: the text as content and in the metadata
+        for i, text in enumerate(["/etc/passwd", "../../../outside", "missing", "l1", ".", "../dir"]):
+            attr = await fs.symlink(d, f"s{i}", text)
+            assert stat.S_ISLNK(attr.mode) and attr.size == len(text)
+            assert await fs.readlink(attr.ino) == text
+            info = await store.info("b", f"dir/s{i}")
+            assert info.link is None and info.metadata["osfs-type"] == "symlink"
+            assert info.metadata["osfs-symlink"] == text
+            assert b"".join([c async for c in store.get(info)]) == text.encode()
         await raises(errno.EEXIST, fs.symlink(d, "f", "l1"))
+        # a text that is not UTF-8 is only in the content; the content is read back
+        odd = await fs.symlink(d, "odd", "caf\udce9")
+        assert await fs.readlink(odd.ino) == "caf\udce9" and odd.size == 4
+        assert "osfs-symlink" not in (await store.info("b", "dir/odd")).metadata
+        await store.put("b", ObjectMeta("other", metadata={"osfs-type": "symlink"}), b"dir/f")
+        await settle()
+        other = await fs.lookup(await resolve(fs, "b"), "other")
+        assert stat.S_ISLNK(other.mode) and await fs.readlink(other.ino) == "dir/f"
 
     run_fs(body)
 
@@ -138,6 +151,28 @@ def test_xattrs(run_fs) -> None:
         await raises(errno.EPERM, fs.setxattr(ino, "user.digest", b"x"))
         await raises(errno.EPERM, fs.setxattr(ino, "user.meta.osfs-mode", b"777"))
         await raises(errno.ENOTSUP, fs.setxattr(ino, "trusted.x", b"1"))
+        # computed attributes: not listed, readable, a write of the same value changes nothing
+        assert not {"user.digest", "user.nuid", "user.chunks"} & set(names)
+        await fs.setxattr(ino, "user.digest", info.digest.encode())
+        await raises(errno.EPERM, fs.removexattr(ino, "user.nuid"))
+        # any other user.* name is kept in the metadata, text as is, other bytes in base64
+        await fs.setxattr(ino, "user.note", b"hello")
+        await fs.setxattr(ino, "user.xdg.origin.url", b"http://x/")
+        await fs.setxattr(ino, "user.bin", b"\xff\x00\x01")
+        await fs.setxattr(ino, "user.caf\u00e9 100%", b"v")
+        meta = (await store.info("b", "f")).metadata
+        assert meta["osfs-xattr.note"] == "hello" and meta["osfs-xattr.xdg.origin.url"] == "http://x/"
+        assert meta["osfs-xattr64.bin"] == "/wAB" and meta["osfs-xattr.caf%C3%A9%20100%25"] == "v"
+        assert await fs.getxattr(ino, "user.bin") == b"\xff\x00\x01"
+        assert await fs.getxattr(ino, "user.caf\u00e9 100%") == b"v"
+        names = await fs.listxattr(ino)
+        assert {"user.note", "user.xdg.origin.url", "user.bin", "user.caf\u00e9 100%"} <= set(names)
+        await fs.setxattr(ino, "user.bin", b"text now")
+        meta = (await store.info("b", "f")).metadata
+        assert meta["osfs-xattr.bin"] == "text now" and "osfs-xattr64.bin" not in meta
+        await fs.removexattr(ino, "user.note")
+        await raises(errno.ENODATA, fs.getxattr(ino, "user.note"))
+        await raises(errno.ENOSPC, fs.setxattr(ino, "user.big", b"x" * (300 * 1024)))
         await fs.removexattr(ino, "user.meta.owner")
         await raises(errno.ENODATA, fs.getxattr(ino, "user.meta.owner"))
         await raises(errno.ENODATA, fs.removexattr(ino, "user.meta.owner"))
@@ -157,6 +192,8 @@ def test_symlinks_in_single_bucket_mount(run_fs) -> None:
         deep = await fs.symlink(await resolve(fs, "d"), "l2", "../..f")
         assert await fs.readlink(deep.ino) == "../..f"
         assert (await store.resolve("only", "d/l2")).name == "..f"
-        await raises(errno.EPERM, fs.symlink(ROOT_INODE, "bad", "../x"))
+        out = await fs.symlink(ROOT_INODE, "out", "../x")
+        assert await fs.readlink(out.ino) == "../x"
+        assert (await store.info("only", "out")).metadata["osfs-type"] == "symlink"
 
     run_fs(body, bucket="only")

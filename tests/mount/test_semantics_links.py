@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 
 import pytest
@@ -94,31 +93,37 @@ def test_readlink_keeps_the_text_while_it_names_the_target(mnt, nats_url, bucket
     assert (a / "dir" / "dot").read_bytes() == b"file in a"
 
 
-def test_ln_refuses_what_an_object_link_cannot_express(mnt, bucket_name, tmp_path):
+def test_ln_of_what_an_object_link_cannot_express_makes_symlink_objects(mnt, nats_url, bucket_name, tmp_path):
     a, _ = _two_buckets(mnt, bucket_name)
     outside = tmp_path / "outside.txt"
     outside.write_text("x")
+    os.symlink("f.txt", a / "lnk")
     cases = {
         "abs_outside": str(outside),
         "missing": "nope.txt",
         "to_dir": "dir",
         "leaves_mount": "../../etc/passwd",
         "no_bucket": "../no_such_bucket_zz/x",
+        "to_link": "lnk",
     }
     for name, target in cases.items():
-        with pytest.raises(OSError) as exc:
-            os.symlink(target, a / name)
-        assert exc.value.errno == errno.EPERM, (name, exc.value)
-        assert not os.path.lexists(a / name)
-    os.symlink("f.txt", a / "lnk")
-    with pytest.raises(OSError) as exc:
-        os.symlink("lnk", a / "to_link")
-    assert exc.value.errno == errno.EPERM
-    log = mnt.log
-    assert "absolute targets outside the mount are refused" in log
-    assert "target is not a stored file" in log
-    assert "target is outside the mount" in log
-    assert "target bucket does not exist" in log
+        os.symlink(target, a / name)
+        assert os.readlink(a / name) == target
+        assert os.lstat(a / name).st_size == len(target)
+    assert (a / "abs_outside").read_text() == "x"
+    assert (a / "to_link").read_bytes() == b"file in a"
+    assert sorted(os.listdir(a / "to_dir")) == ["deep.txt"]
+    assert not (a / "missing").exists()
+    (a / "nope.txt").write_bytes(b"late")
+    assert (a / "missing").read_bytes() == b"late"
+    # another client reads the text as the content, and the type in the metadata
+    meta = raw_meta(nats_url, a.name, "to_dir")
+    assert meta["metadata"]["osfs-type"] == "symlink" and meta["metadata"]["osfs-symlink"] == "dir"
+
+    async def content(nc, js):
+        return (await (await js.object_store(a.name)).get("to_dir")).data
+
+    assert peer(nats_url, content) == b"dir"
 
 
 def test_links_written_by_go_and_js_clients(mnt, nats_url, bucket_name):
