@@ -28,6 +28,7 @@ def _mount_options(*argv: str) -> MountOptions:
         (("--allow-other",), True),
         (("-o", "allow_other"), True),
         (("--allow-other", "--no-default-permissions"), False),
+        (("-o", "allow_other,no_default_permissions"), False),
         (("--default-permissions",), True),
     ],
 )
