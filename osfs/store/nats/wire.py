@@ -156,6 +156,18 @@ def _pad(s: str) -> str:
 _DIGEST_LABEL_RE = re.compile(r"(?i)sha-?256[=:]")
 _HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
 _B64_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+#: A digest already in nats.go's form: the label, then 32 bytes in padded base64url (whose
+#: 43rd character carries 4 bits, so its low 2 bits are zero: one of ``AEIMQUYcgkosw048``).
+_CANONICAL_DIGEST_RE = re.compile(r"SHA-256=[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]=")
+
+
+def normal_digest(s: str) -> str:
+    """``s`` in nats.go's form (``SHA-256=`` + padded base64url) when it can be read, else
+    ``s`` unchanged (a meta's digest is checked when the object is read)."""
+    if _CANONICAL_DIGEST_RE.fullmatch(s):
+        return s
+    raw = decode_digest(s)
+    return encode_digest(raw) if raw is not None else s
 
 
 def decode_digest(s: str) -> bytes | None:
@@ -273,15 +285,20 @@ def encode_meta(info: ObjectInfo) -> bytes:
 _GO_JSON_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
 
 
+def _where(bucket: str, revision: int) -> str:
+    return f"bucket {bucket!r}: malformed object meta (revision {revision})"
+
+
 class _MetaReader:
     """Typed field access to one meta document; every type error is ``Corrupt``."""
 
     def __init__(self, doc: dict, bucket: str, revision: int) -> None:
         self.doc = doc
-        self.where = f"bucket {bucket!r}: malformed object meta (revision {revision})"
+        self.bucket = bucket
+        self.revision = revision
 
     def fail(self, what: str) -> Corrupt:
-        return Corrupt(f"{self.where}: {what}")
+        return Corrupt(f"{_where(self.bucket, self.revision)}: {what}")
 
     def string(self, key: str, doc: Mapping | None = None) -> str:
         value = (self.doc if doc is None else doc).get(key)
@@ -343,12 +360,15 @@ class _MetaReader:
         return Link(target_bucket, self.string("name", raw) or None)
 
 
-def decode_meta(payload: bytes, *, bucket: str, revision: int, timestamp: datetime | None) -> ObjectInfo:
+def decode_meta(
+    payload: bytes, *, bucket: str, revision: int, timestamp: datetime | str | None
+) -> ObjectInfo:
     """Parse a meta message from any client into an :class:`ObjectInfo`.
 
     ``bucket`` is the bucket the message was read from (the JSON's own ``bucket`` is
     ignored: JS links carry their target's), ``revision`` its stream sequence and
-    ``timestamp`` its server time (naive means UTC). ``mtime`` is the JSON's when that is a real time (after
+    ``timestamp`` its server time (naive means UTC; a string is parsed only when it is
+    needed, see :func:`parse_timestamp`). ``mtime`` is the JSON's when that is a real time (after
     year 1), else ``timestamp``, else the epoch. Missing keys take their empty defaults;
     unknown keys are ignored; ``{k: "v"}`` headers are wrapped into lists; a readable digest
     is normalized to nats.go's form; delete markers have size, chunks and digest cleared.
@@ -356,13 +376,12 @@ def decode_meta(payload: bytes, *, bucket: str, revision: int, timestamp: dateti
     ``Corrupt`` (naming the bucket) for invalid JSON, a non-object, a missing or empty
     ``name``, or a field of the wrong type (numbers as strings, negative numbers, ...).
     """
-    where = f"bucket {bucket!r}: malformed object meta (revision {revision})"
     try:
         doc = json.loads(payload)
     except (ValueError, UnicodeError) as exc:
-        raise Corrupt(f"{where}: invalid JSON: {exc}") from exc
+        raise Corrupt(f"{_where(bucket, revision)}: invalid JSON: {exc}") from exc
     if not isinstance(doc, dict):
-        raise Corrupt(f"{where}: not a JSON object")
+        raise Corrupt(f"{_where(bucket, revision)}: not a JSON object")
     r = _MetaReader(doc, bucket, revision)
     name = r.string("name")
     if not name:
@@ -374,12 +393,12 @@ def decode_meta(payload: bytes, *, bucket: str, revision: int, timestamp: dateti
     if deleted:
         size, chunks, digest = 0, 0, ""
     elif digest:
-        raw = decode_digest(digest)
-        if raw is not None:
-            digest = encode_digest(raw)
+        digest = normal_digest(digest)
     written = doc.get("mtime")
-    mtime = parse_timestamp(written) if isinstance(written, str) else None
+    mtime = parse_timestamp(written) if isinstance(written, str) and written != GO_ZERO_TIME else None
     if mtime is None or mtime.year <= 1:
+        if isinstance(timestamp, str):
+            timestamp = parse_timestamp(timestamp)
         if timestamp is None:
             mtime = EPOCH
         elif timestamp.tzinfo is None:
