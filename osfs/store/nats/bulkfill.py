@@ -31,13 +31,17 @@ def object_name(i: int, per_dir: int) -> str:
     return f"d{i // per_dir:04d}/f{i % per_dir:06d}"
 
 
-async def fill_bucket(url: str, bucket: str, n: int, *, per_dir: int = 1000, data: bytes = b"") -> None:
+async def fill_bucket(
+    url: str, bucket: str, n: int, *, per_dir: int = 1000, data: bytes = b"", allow_direct: bool = True
+) -> None:
     """Create ``bucket`` (if missing) and add ``n`` objects named by :func:`object_name`,
-    each holding ``data`` (one chunk; none when empty). Raises ``RuntimeError`` when the
+    each holding ``data`` (one chunk; none when empty). ``allow_direct=False`` makes a
+    stream like those of old clients (no Direct Get). Raises ``RuntimeError`` when the
     server refuses a publish."""
     nc = await nats.connect(url)
     try:
         cfg = wire.stream_config(BucketConfig(bucket))
+        cfg["allow_direct"] = allow_direct
         reply = json.loads(
             (await nc.request("$JS.API.STREAM.CREATE." + cfg["name"], json.dumps(cfg).encode())).data
         )
