@@ -206,6 +206,17 @@ _RFC3339_RE = re.compile(
 _UTC = UTC
 
 
+def _server_time(s: str) -> datetime | None:
+    """The common server form ``2006-01-02T15:04:05.999999999Z`` (7 to 9 fraction digits,
+    UTC) read quickly; None for any other form."""
+    if len(s) < 28 or s[-1] != "Z" or s[19] != "." or s[10] != "T" or not s[20:-1].isdigit():
+        return None
+    try:
+        return datetime.fromisoformat(s[:26]).replace(tzinfo=_UTC)
+    except ValueError:
+        return None
+
+
 def parse_timestamp(s: str) -> datetime | None:
     """A timezone-aware UTC datetime from a server or client timestamp; None if unparsable.
 
@@ -216,6 +227,9 @@ def parse_timestamp(s: str) -> datetime | None:
     """
     if not isinstance(s, str):
         return None
+    fast = _server_time(s)
+    if fast is not None:
+        return fast
     m = _RFC3339_RE.fullmatch(s.strip())
     if not m:
         return None
@@ -283,6 +297,54 @@ def encode_meta(info: ObjectInfo) -> bytes:
 
 #: Characters Go's ``json.Marshal`` escapes inside strings (they never occur outside them).
 _GO_JSON_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
+
+
+#: The keys of a meta with nothing but a live object's plain fields (most metas).
+_PLAIN_KEYS = frozenset(("name", "bucket", "nuid", "size", "mtime", "chunks", "digest"))
+
+
+def _plain_meta(doc: dict, bucket: str, revision: int, timestamp: datetime | str | None) -> ObjectInfo | None:
+    """:func:`decode_meta` of a meta with only plain fields of the right types, quickly;
+    None for any other (read field by field then)."""
+    if not _PLAIN_KEYS.issuperset(doc):
+        return None
+    name, nuid, digest = doc.get("name"), doc.get("nuid", ""), doc.get("digest", "")
+    size, chunks = doc.get("size", 0), doc.get("chunks", 0)
+    if (
+        type(name) is not str
+        or not name
+        or type(nuid) is not str
+        or type(digest) is not str
+        or type(size) is not int
+        or type(chunks) is not int
+        or size < 0
+        or chunks < 0
+    ):
+        return None
+    return ObjectInfo(
+        bucket=bucket,
+        name=name,
+        nuid=nuid,
+        size=size,
+        chunks=chunks,
+        digest=normal_digest(digest) if digest else "",
+        mtime=_mtime(doc.get("mtime"), timestamp),
+        revision=revision,
+    )
+
+
+def _mtime(written: object, timestamp: datetime | str | None) -> datetime:
+    """A meta's mtime: the one written when it is a real time, else the server's."""
+    mtime = parse_timestamp(written) if isinstance(written, str) and written != GO_ZERO_TIME else None
+    if mtime is not None and mtime.year > 1:
+        return mtime
+    if isinstance(timestamp, str):
+        timestamp = parse_timestamp(timestamp)
+    if timestamp is None:
+        return EPOCH
+    if timestamp.tzinfo is None:
+        return timestamp.replace(tzinfo=_UTC)
+    return timestamp.astimezone(_UTC)
 
 
 def _where(bucket: str, revision: int) -> str:
@@ -382,6 +444,9 @@ def decode_meta(
         raise Corrupt(f"{_where(bucket, revision)}: invalid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise Corrupt(f"{_where(bucket, revision)}: not a JSON object")
+    plain = _plain_meta(doc, bucket, revision, timestamp)
+    if plain is not None:
+        return plain
     r = _MetaReader(doc, bucket, revision)
     name = r.string("name")
     if not name:
@@ -394,17 +459,7 @@ def decode_meta(
         size, chunks, digest = 0, 0, ""
     elif digest:
         digest = normal_digest(digest)
-    written = doc.get("mtime")
-    mtime = parse_timestamp(written) if isinstance(written, str) and written != GO_ZERO_TIME else None
-    if mtime is None or mtime.year <= 1:
-        if isinstance(timestamp, str):
-            timestamp = parse_timestamp(timestamp)
-        if timestamp is None:
-            mtime = EPOCH
-        elif timestamp.tzinfo is None:
-            mtime = timestamp.replace(tzinfo=_UTC)
-        else:
-            mtime = timestamp.astimezone(_UTC)
+    mtime = _mtime(doc.get("mtime"), timestamp)
     return ObjectInfo(
         bucket=bucket,
         name=name,
