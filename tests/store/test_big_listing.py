@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 import trio
 from storekit import open_nats_store
@@ -193,3 +194,29 @@ def test_listing_of_an_empty_bucket_ends(nats_store: StoreRunner) -> None:
                 assert await events.__anext__() is None
 
     nats_store(main)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_orphan_sweep_reads_the_metas_of_a_filled_bucket(
+    nats_url: str, nats_store: StoreRunner, direct: bool
+) -> None:
+    """The sweep reads every meta (batch direct gets, or a consumer without direct get):
+    the chunks of the 3,000 objects stay, the one orphan goes."""
+    bucket = nats_store.bucket
+    asyncio.run(fill_bucket(nats_url, bucket, 3_000, data=b"x", allow_direct=direct))
+
+    async def orphan() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().publish(f"$O.{bucket}.C.orphanNUID", b"lost")
+        finally:
+            await nc.close()
+
+    asyncio.run(orphan())
+
+    async def main(store: Any) -> None:
+        assert await store.sweep_orphans(bucket, 0) == 1
+        assert len(await store.list_objects(bucket)) == 3_000
+        assert await store.sweep_orphans(bucket, 0) == 0
+
+    nats_store(main, timeout=240)
