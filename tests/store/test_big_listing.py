@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,13 @@ import pytest
 import trio
 from storekit import open_nats_store
 
+from osfs.config import ConnectOptions
 from osfs.embedded import EmbeddedServer
-from osfs.store.errors import Unavailable
+from osfs.store.errors import StoreError, Unavailable
 from osfs.store.nats import listing
+from osfs.store.nats.bulk import BulkLane
 from osfs.store.nats.bulkfill import fill_bucket, object_name
+from osfs.store.nats.conn import Conn
 from osfs.store.types import ObjectInfo, ObjectMeta
 
 StoreRunner = Any  # tests/store/conftest.py: the ``nats_store`` runner fixture
@@ -220,3 +225,31 @@ def test_orphan_sweep_reads_the_metas_of_a_filled_bucket(
         assert await store.sweep_orphans(bucket, 0) == 0
 
     nats_store(main, timeout=240)
+
+
+def test_bulk_lane_runs_producers_on_its_own_thread_and_closes_them(nats_url: str) -> None:
+    closed: list[int] = []
+
+    async def produce(conn: Conn, n: int) -> AsyncIterator[tuple[int, int]]:
+        try:
+            for i in range(n):
+                yield i, threading.get_ident()
+        finally:
+            closed.append(n)
+
+    async def main() -> None:
+        lane = BulkLane(ConnectOptions(servers=(nats_url,)))
+        try:
+            got = [item async for item in lane.batches(produce, 5)]
+            assert [i for i, _ in got] == list(range(5))
+            assert {t for _, t in got} != {threading.get_ident()}
+            async for i, _ in lane.batches(produce, 1000):
+                if i == 2:
+                    break
+        finally:
+            await lane.close()
+        assert closed == [5, 1000]
+        with pytest.raises(StoreError):
+            await lane.ready()
+
+    asyncio.run(main())

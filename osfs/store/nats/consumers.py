@@ -29,11 +29,12 @@ from datetime import datetime, timedelta
 import nats.js.api
 from nats.aio.msg import Msg
 
-from ..errors import Corrupt, Unavailable
+from ..errors import Corrupt, StoreError, Unavailable
 from ..types import EPOCH, ObjectInfo
 from . import wire
+from .bulk import BulkLane
 from .conn import Conn, map_error
-from .listing import Coherence, NoBatchSupport, walk_metas
+from .listing import Coherence, NoBatchSupport, decoded_batches
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +45,24 @@ CONSUMER_RETRY = 0.5
 #: Deliveries of a consumer held here before its delivery callback waits (so that the
 #: server waits for flow control instead of filling the connection).
 INBOX = 4096
-#: Metas decoded between two turns of the loop, so that a listing does not hold up the
-#: other requests on the connection.
-DECODE_SLICE = 64
 
 
 class MetaConsumers:
     """Listings and watches of buckets' metas over ``conn``; ``observe(info)`` is told of
     every meta read (the read path drops the versions it replaced)."""
 
-    def __init__(self, conn: Conn, observe: Callable[[ObjectInfo], None]) -> None:
+    def __init__(
+        self, conn: Conn, observe: Callable[[ObjectInfo], None], bulk: BulkLane | None = None
+    ) -> None:
         self.conn = conn
         self._observe = observe
+        self._bulk = bulk
         self._warned: set[str] = set()
+
+    async def close(self) -> None:
+        """Close the bulk lane, if any."""
+        if self._bulk is not None:
+            await self._bulk.close()
 
     async def snapshot(self, bucket: str) -> list[ObjectInfo]:
         """The latest meta of every name (delete markers included), oldest first."""
@@ -104,20 +110,29 @@ class MetaConsumers:
             yield item
 
     async def _walk(self, bucket: str) -> AsyncIterator[ObjectInfo | str]:
-        coherence = Coherence(self.conn, bucket)
-        decoded = 0
-        async for batch in walk_metas(self.conn, bucket):
-            for msg in batch:
-                info = self._decode(bucket, msg.data, msg.seq, msg.time)
-                if info is None:
+        async for batch in self._batches(bucket):
+            for item in batch:
+                if isinstance(item, Corrupt):
+                    self._warn(bucket, item)
                     continue
-                old = coherence.moved_from(info)
-                if old is not None and await coherence.gone(old, info.nuid):
-                    yield old
-                yield info
-                decoded += 1
-                if decoded % DECODE_SLICE == 0:
-                    await asyncio.sleep(0)
+                if isinstance(item, ObjectInfo):
+                    self._observe(item)
+                yield item
+
+    async def _batches(self, bucket: str) -> AsyncIterator[list[ObjectInfo | str | Corrupt]]:
+        """The decoded batches of a walk: read on the bulk lane when there is one and it
+        opens, else on the store's own connection."""
+        if self._bulk is not None:
+            try:
+                await self._bulk.ready()
+            except StoreError as exc:
+                log.debug("bucket %s: listing on the store's connection: %s", bucket, exc)
+            else:
+                async for batch in self._bulk.batches(decoded_batches, bucket):
+                    yield batch
+                return
+        async for batch in decoded_batches(self.conn, bucket):
+            yield batch
 
     async def _consumed(self, bucket: str) -> AsyncIterator[ObjectInfo | str]:
         """The snapshot from an ordered consumer (last meta per subject), paced by flow
@@ -205,13 +220,16 @@ class MetaConsumers:
     ) -> ObjectInfo | None:
         try:
             info = wire.decode_meta(bytes(data), bucket=bucket, revision=seq, timestamp=ts)
-            self._observe(info)
-            return info
         except Corrupt as exc:
-            if bucket not in self._warned:
-                self._warned.add(bucket)
-                log.warning("skipping malformed metas in bucket %s: %s", bucket, exc)
+            self._warn(bucket, exc)
             return None
+        self._observe(info)
+        return info
+
+    def _warn(self, bucket: str, exc: Corrupt) -> None:
+        if bucket not in self._warned:
+            self._warned.add(bucket)
+            log.warning("skipping malformed metas in bucket %s: %s", bucket, exc)
 
 
 class _Inbox:

@@ -35,11 +35,15 @@ from .conn import Conn, RawMsg
 log = logging.getLogger(__name__)
 
 #: Messages asked for per batch request.
-BATCH = 2000
+BATCH = 1000
 #: Bytes a batch may take at most (subjects, headers and payloads; metas are a few hundred
 #: bytes each, so a batch is usually cut by ``BATCH``). Far below the server's per-client
-#: pending limit (64 MiB), so no listing can fill it.
-BATCH_BYTES = 1024 * 1024
+#: pending limit (64 MiB), so no listing can fill it; small enough that parsing one batch
+#: holds up the loop for milliseconds only.
+BATCH_BYTES = 256 * 1024
+#: Metas decoded between two turns of the loop, so that a listing does not hold up the
+#: other requests on it for long.
+DECODE_SLICE = 32
 #: Requests of one batch before the listing fails with ``Unavailable``.
 ATTEMPTS = 3
 #: Pause between attempts of one batch (seconds, times the attempt number).
@@ -122,6 +126,28 @@ class _Batches:
         msg = f"bucket {self.bucket}: listing cannot go on from sequence {seq}: {self.why or 'no answer'}"
         log.warning("%s", msg)
         raise Unavailable(msg)
+
+
+async def decoded_batches(conn: Conn, bucket: str) -> AsyncIterator[list[ObjectInfo | str | Corrupt]]:
+    """The walk's batches decoded: metas in stream order, made coherent
+    (:class:`Coherence`: the old name of a rename seen on both sides comes as a str, to be
+    dropped), and a ``Corrupt`` for each meta that cannot be decoded (to be skipped)."""
+    coherence = Coherence(conn, bucket)
+    async for batch in walk_metas(conn, bucket):
+        out: list[ObjectInfo | str | Corrupt] = []
+        for i, msg in enumerate(batch, 1):
+            try:
+                info = wire.decode_meta(bytes(msg.data), bucket=bucket, revision=msg.seq, timestamp=msg.time)
+            except Corrupt as exc:
+                out.append(exc)
+                continue
+            old = coherence.moved_from(info)
+            if old is not None and await coherence.gone(old, info.nuid):
+                out.append(old)
+            out.append(info)
+            if i % DECODE_SLICE == 0:
+                await asyncio.sleep(0)
+        yield out
 
 
 class Coherence:
