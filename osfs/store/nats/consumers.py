@@ -4,9 +4,11 @@ listing, and the live updates of a watch.
 The snapshot (``list_objects``, and the initial part of ``watch``) is read at the pace its
 reader takes it: by Batch Direct Get, request by request (:mod:`.listing`), so that no
 listing of however many names can fill the server's pending buffer and have the connection
-cut. A server without batch support, or a stream without ``allow_direct``, is read from an
-ordered consumer with flow control instead, whose deliveries wait while ``INBOX`` of them
-are not taken (the server then waits for flow control). The snapshot is made coherent as
+cut; it is read and decoded on the bulk lane (:mod:`.bulk`: a second connection in a thread
+of its own) when there is one, so that it does not hold up the store's other requests. A
+server without batch support, or a stream without ``allow_direct``, is read from an ordered
+consumer with flow control instead, whose deliveries wait while ``INBOX`` of them are not
+taken (the server then waits for flow control). The snapshot is made coherent as
 it is read (:class:`~.listing.Coherence`): a name updated during the listing ends with its
 last meta; the old name of a rename done meanwhile is dropped (a watch yields a delete
 marker for it).
