@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from ..errors import StoreError
 from .conn import Conn
 from .loop import Bridge
 from .options import ConnectOptions
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -35,7 +33,7 @@ class BulkLane:
     """The lazily opened second connection; see the module docstring. ``close`` ends it."""
 
     def __init__(self, options: ConnectOptions) -> None:
-        self._options = options
+        self._options = replace(options, name=options.name + "-bulk")  # told apart in connz
         self._bridge: Bridge | None = None
         self._conn: Conn | None = None
         self._opening = asyncio.Lock()
