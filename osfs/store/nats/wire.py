@@ -9,7 +9,7 @@ osfs writes. Readers accept every shape the official clients (current and older 
 known to write: JS links without nuid or size, nats-py ``{k: "v"}`` headers and ``""``
 mtimes, unpadded or hex digests. A meta that no client could have meant is ``Corrupt``.
 
-One module of near 600 lines on purpose: it is the whole wire format in one place, each
+One module of about 650 lines on purpose: it is the whole wire format in one place, each
 encoder next to its decoder, pure functions with no state to split along.
 """
 
