@@ -28,9 +28,13 @@ MIME_HEADER = "Content-Type"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_EMPTY_MAP: Mapping = MappingProxyType({})
+
+
 def frozen_map(m: Mapping | None) -> Mapping:
-    """Return a read-only copy of ``m`` (an empty one for None)."""
-    return MappingProxyType(dict(m or {}))
+    """Return a read-only copy of ``m`` (an empty one for None; every empty one is the
+    same object, as most metas have no headers nor metadata)."""
+    return MappingProxyType(dict(m)) if m else _EMPTY_MAP
 
 
 def valid_bucket_name(name: str) -> bool:

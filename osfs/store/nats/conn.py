@@ -370,7 +370,14 @@ class Conn:
             raise map_error(exc) from exc
 
     async def batch_get(
-        self, stream: str, subject: str, first_seq: int, count: int, *, into: Landing | None = None
+        self,
+        stream: str,
+        subject: str,
+        first_seq: int,
+        count: int,
+        *,
+        into: Landing | None = None,
+        max_bytes: int | None = None,
     ) -> asyncio.Future[list[RawMsg]]:
         """Send one batch Direct Get: up to ``count`` messages on ``subject`` from ``first_seq``.
 
@@ -379,9 +386,12 @@ class Conn:
         answers one plain message, and the list has just that one. With ``into``, payloads
         are copied there as they arrive (their ``data`` are views of it; see
         :class:`~osfs.store.nats.read.cache.Landing`) instead of into bytes of their own. The caller
-        bounds its wait on the future; errors are store errors.
+        bounds its wait on the future; errors are store errors. ``max_bytes`` ends the batch
+        once its messages take that many bytes (the server's default is its pending limit).
         """
-        body = {"seq": first_seq, "next_by_subj": subject, "batch": count}
+        body: dict[str, object] = {"seq": first_seq, "next_by_subj": subject, "batch": count}
+        if max_bytes is not None:
+            body["max_bytes"] = max_bytes
         fut = await self._pipelined(
             API + "DIRECT.GET." + stream, json.dumps(body, separators=(",", ":")).encode(), into
         )

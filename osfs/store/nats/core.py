@@ -22,6 +22,7 @@ from ..errors import BadName, Conflict, StoreError
 from ..semantics import Semantics
 from ..types import AccountUsage, BucketConfig, BucketStatus, ObjectInfo, ObjectMeta
 from . import wire
+from .bulk import BulkLane
 from .conn import Conn
 from .consumers import MetaConsumers
 from .meta import NatsMetaStream
@@ -37,10 +38,12 @@ class Core:
     coroutines; see the module docstring. ``semantics`` runs the meta operations,
     ``consumers`` the watches, ``reader`` the reads."""
 
-    def __init__(self, conn: Conn, cache_size: int, disk: DiskCache | None = None) -> None:
+    def __init__(
+        self, conn: Conn, cache_size: int, disk: DiskCache | None = None, bulk: BulkLane | None = None
+    ) -> None:
         self.conn = conn
         self.reader = ChunkReader(conn, cache_size, self._last_meta, disk)
-        self.consumers = MetaConsumers(conn, self.reader.observe)
+        self.consumers = MetaConsumers(conn, self.reader.observe, bulk)
         self.metas = NatsMetaStream(conn, self.consumers, self.reader.observe)
         self.semantics = Semantics(self.metas)
 
@@ -48,6 +51,7 @@ class Core:
         return await self.metas.last_meta(bucket, name)
 
     async def close(self) -> None:
+        await self.consumers.close()
         await self.reader.close()
         await self.conn.close()
 

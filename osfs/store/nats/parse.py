@@ -74,10 +74,31 @@ def parse_headers(raw: bytes) -> dict[str, str]:
         out["Description"] = desc.strip().decode("utf-8", "replace")
     for line in rest.split(b"\r\n"):
         name, sep, value = line.partition(b":")
-        name = name.strip()
-        if sep and name and name.isascii() and _SPACE.search(name) is None:
-            out[name.decode("ascii")] = value.strip().decode("utf-8", "replace")
+        if sep:
+            key = _header_name(name)
+            if key is not None:
+                out[key] = value.strip().decode("utf-8", "replace")
     return out
+
+
+#: Header names seen, as read (None: skipped), up to ``_NAMES_KEPT`` of them: the same few
+#: names come on every message.
+_names: dict[bytes, str | None] = {}
+_NAMES_KEPT = 256
+
+
+def _header_name(raw: bytes) -> str | None:
+    """The header name in ``raw`` (white space around it dropped), or None when it is empty,
+    not ASCII, or holds white space."""
+    try:
+        return _names[raw]
+    except KeyError:
+        pass
+    name = raw.strip()
+    key = name.decode("ascii") if name and name.isascii() and _SPACE.search(name) is None else None
+    if len(_names) < _NAMES_KEPT:
+        _names[raw] = key
+    return key
 
 
 class ChunkParser(Parser):

@@ -42,6 +42,7 @@ from ..types import (
     StoreCounters,
 )
 from . import allocator
+from .bulk import BulkLane
 from .conn import Conn
 from .core import Core
 from .loop import Bridge
@@ -400,4 +401,4 @@ def _watch_events(core: Core, bucket: str, initial: bool) -> AsyncIterator[Objec
 
 
 async def _open_core(options: ConnectOptions, cache_size: int, disk: DiskCache | None) -> Core:
-    return Core(await Conn.open(options), cache_size, disk)
+    return Core(await Conn.open(options), cache_size, disk, BulkLane(options))

@@ -17,7 +17,8 @@ prove unreferenced, and nothing else:
   messages up to the one whose age was checked, so a chunk stored after that is kept too.
 
 Chunk subjects are enumerated with STREAM.INFO ``subjects_filter`` (paged by ``offset``),
-metas with one snapshot consumer over ``$O.<bucket>.M.>``; a bucket whose oldest message is
+metas by batch Direct Get over ``$O.<bucket>.M.>`` at the pace they are read (a snapshot
+consumer on servers without batch support); a bucket whose oldest message is
 younger than the grace, or that has no chunks, costs one or two STREAM.INFO requests. A
 sealed bucket or a mirror raises ``Sealed`` before anything is read.
 """
@@ -31,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from ..errors import Sealed
 from . import wire
 from .conn import Conn
+from .listing import NoBatchSupport, walk_metas
 from .meta import purge_subject
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,18 @@ class MetaRefs:
         token = nuid.encode()
         return any(token in raw for raw in self._unreadable)
 
-    async def load(self) -> None:
-        """Every meta message now in the stream."""
+    async def load(self, *, direct: bool) -> None:
+        """Every meta message now in the stream: by batch Direct Get at the pace they are
+        read (see :mod:`.listing`) when the stream answers ``direct`` gets, else (and on
+        servers without batch support) from a snapshot consumer."""
+        if direct and self._stream not in self._conn.no_direct:
+            try:
+                async for batch in walk_metas(self._conn, self._bucket):
+                    for msg in batch:
+                        self.add(msg.data)
+                return
+            except NoBatchSupport:
+                log.debug("%s: metas of the sweep from a consumer", self._bucket)
         if await self._conn.last_msg(self._stream, self._wildcard) is None:
             return
         async for msg in self._conn.snapshot(self._stream, self._wildcard):
@@ -120,7 +132,7 @@ async def sweep_orphans(conn: Conn, bucket: str, older_than: float) -> int:
     if not subjects:
         return 0
     refs = MetaRefs(conn, bucket)
-    await refs.load()
+    await refs.load(direct=bool((si.get("config") or {}).get("allow_direct")))
     purged = 0
     for subject in subjects:
         nuid = subject[len(prefix) :]

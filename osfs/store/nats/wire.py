@@ -9,7 +9,7 @@ osfs writes. Readers accept every shape the official clients (current and older 
 known to write: JS links without nuid or size, nats-py ``{k: "v"}`` headers and ``""``
 mtimes, unpadded or hex digests. A meta that no client could have meant is ``Corrupt``.
 
-One module of near 600 lines on purpose: it is the whole wire format in one place, each
+One module of about 650 lines on purpose: it is the whole wire format in one place, each
 encoder next to its decoder, pure functions with no state to split along.
 """
 
@@ -156,6 +156,18 @@ def _pad(s: str) -> str:
 _DIGEST_LABEL_RE = re.compile(r"(?i)sha-?256[=:]")
 _HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
 _B64_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+#: A digest already in nats.go's form: the label, then 32 bytes in padded base64url (whose
+#: 43rd character carries 4 bits, so its low 2 bits are zero: one of ``AEIMQUYcgkosw048``).
+_CANONICAL_DIGEST_RE = re.compile(r"SHA-256=[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]=")
+
+
+def normal_digest(s: str) -> str:
+    """``s`` in nats.go's form (``SHA-256=`` + padded base64url) when it can be read, else
+    ``s`` unchanged (a meta's digest is checked when the object is read)."""
+    if _CANONICAL_DIGEST_RE.fullmatch(s):
+        return s
+    raw = decode_digest(s)
+    return encode_digest(raw) if raw is not None else s
 
 
 def decode_digest(s: str) -> bytes | None:
@@ -194,6 +206,17 @@ _RFC3339_RE = re.compile(
 _UTC = UTC
 
 
+def _server_time(s: str) -> datetime | None:
+    """The common server form ``2006-01-02T15:04:05.999999999Z`` (7 to 9 fraction digits,
+    UTC) read quickly; None for any other form."""
+    if len(s) < 28 or s[-1] != "Z" or s[19] != "." or s[10] != "T" or not s[20:-1].isdigit():
+        return None
+    try:
+        return datetime.fromisoformat(s[:26]).replace(tzinfo=_UTC)
+    except ValueError:
+        return None
+
+
 def parse_timestamp(s: str) -> datetime | None:
     """A timezone-aware UTC datetime from a server or client timestamp; None if unparsable.
 
@@ -204,6 +227,9 @@ def parse_timestamp(s: str) -> datetime | None:
     """
     if not isinstance(s, str):
         return None
+    fast = _server_time(s)
+    if fast is not None:
+        return fast
     m = _RFC3339_RE.fullmatch(s.strip())
     if not m:
         return None
@@ -273,15 +299,68 @@ def encode_meta(info: ObjectInfo) -> bytes:
 _GO_JSON_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
 
 
+#: The keys of a meta with nothing but a live object's plain fields (most metas).
+_PLAIN_KEYS = frozenset(("name", "bucket", "nuid", "size", "mtime", "chunks", "digest"))
+
+
+def _plain_meta(doc: dict, bucket: str, revision: int, timestamp: datetime | str | None) -> ObjectInfo | None:
+    """:func:`decode_meta` of a meta with only plain fields of the right types, quickly;
+    None for any other (read field by field then)."""
+    if not _PLAIN_KEYS.issuperset(doc):
+        return None
+    name, nuid, digest = doc.get("name"), doc.get("nuid", ""), doc.get("digest", "")
+    size, chunks = doc.get("size", 0), doc.get("chunks", 0)
+    if (
+        type(name) is not str
+        or not name
+        or type(nuid) is not str
+        or type(digest) is not str
+        or type(size) is not int
+        or type(chunks) is not int
+        or size < 0
+        or chunks < 0
+    ):
+        return None
+    return ObjectInfo(
+        bucket=bucket,
+        name=name,
+        nuid=nuid,
+        size=size,
+        chunks=chunks,
+        digest=normal_digest(digest) if digest else "",
+        mtime=_mtime(doc.get("mtime"), timestamp),
+        revision=revision,
+    )
+
+
+def _mtime(written: object, timestamp: datetime | str | None) -> datetime:
+    """A meta's mtime: the one written when it is a real time, else the server's."""
+    mtime = parse_timestamp(written) if isinstance(written, str) and written != GO_ZERO_TIME else None
+    if mtime is not None and mtime.year > 1:
+        return mtime
+    if isinstance(timestamp, str):
+        timestamp = parse_timestamp(timestamp)
+    if timestamp is None:
+        return EPOCH
+    if timestamp.tzinfo is None:
+        return timestamp.replace(tzinfo=_UTC)
+    return timestamp.astimezone(_UTC)
+
+
+def _where(bucket: str, revision: int) -> str:
+    return f"bucket {bucket!r}: malformed object meta (revision {revision})"
+
+
 class _MetaReader:
     """Typed field access to one meta document; every type error is ``Corrupt``."""
 
     def __init__(self, doc: dict, bucket: str, revision: int) -> None:
         self.doc = doc
-        self.where = f"bucket {bucket!r}: malformed object meta (revision {revision})"
+        self.bucket = bucket
+        self.revision = revision
 
     def fail(self, what: str) -> Corrupt:
-        return Corrupt(f"{self.where}: {what}")
+        return Corrupt(f"{_where(self.bucket, self.revision)}: {what}")
 
     def string(self, key: str, doc: Mapping | None = None) -> str:
         value = (self.doc if doc is None else doc).get(key)
@@ -343,12 +422,15 @@ class _MetaReader:
         return Link(target_bucket, self.string("name", raw) or None)
 
 
-def decode_meta(payload: bytes, *, bucket: str, revision: int, timestamp: datetime | None) -> ObjectInfo:
+def decode_meta(
+    payload: bytes, *, bucket: str, revision: int, timestamp: datetime | str | None
+) -> ObjectInfo:
     """Parse a meta message from any client into an :class:`ObjectInfo`.
 
     ``bucket`` is the bucket the message was read from (the JSON's own ``bucket`` is
     ignored: JS links carry their target's), ``revision`` its stream sequence and
-    ``timestamp`` its server time (naive means UTC). ``mtime`` is the JSON's when that is a real time (after
+    ``timestamp`` its server time (naive means UTC; a string is parsed only when it is
+    needed, see :func:`parse_timestamp`). ``mtime`` is the JSON's when that is a real time (after
     year 1), else ``timestamp``, else the epoch. Missing keys take their empty defaults;
     unknown keys are ignored; ``{k: "v"}`` headers are wrapped into lists; a readable digest
     is normalized to nats.go's form; delete markers have size, chunks and digest cleared.
@@ -356,13 +438,15 @@ def decode_meta(payload: bytes, *, bucket: str, revision: int, timestamp: dateti
     ``Corrupt`` (naming the bucket) for invalid JSON, a non-object, a missing or empty
     ``name``, or a field of the wrong type (numbers as strings, negative numbers, ...).
     """
-    where = f"bucket {bucket!r}: malformed object meta (revision {revision})"
     try:
         doc = json.loads(payload)
     except (ValueError, UnicodeError) as exc:
-        raise Corrupt(f"{where}: invalid JSON: {exc}") from exc
+        raise Corrupt(f"{_where(bucket, revision)}: invalid JSON: {exc}") from exc
     if not isinstance(doc, dict):
-        raise Corrupt(f"{where}: not a JSON object")
+        raise Corrupt(f"{_where(bucket, revision)}: not a JSON object")
+    plain = _plain_meta(doc, bucket, revision, timestamp)
+    if plain is not None:
+        return plain
     r = _MetaReader(doc, bucket, revision)
     name = r.string("name")
     if not name:
@@ -374,18 +458,8 @@ def decode_meta(payload: bytes, *, bucket: str, revision: int, timestamp: dateti
     if deleted:
         size, chunks, digest = 0, 0, ""
     elif digest:
-        raw = decode_digest(digest)
-        if raw is not None:
-            digest = encode_digest(raw)
-    written = doc.get("mtime")
-    mtime = parse_timestamp(written) if isinstance(written, str) else None
-    if mtime is None or mtime.year <= 1:
-        if timestamp is None:
-            mtime = EPOCH
-        elif timestamp.tzinfo is None:
-            mtime = timestamp.replace(tzinfo=_UTC)
-        else:
-            mtime = timestamp.astimezone(_UTC)
+        digest = normal_digest(digest)
+    mtime = _mtime(doc.get("mtime"), timestamp)
     return ObjectInfo(
         bucket=bucket,
         name=name,
