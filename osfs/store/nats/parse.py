@@ -90,10 +90,8 @@ _NAMES_KEPT = 256
 def _header_name(raw: bytes) -> str | None:
     """The header name in ``raw`` (white space around it dropped), or None when it is empty,
     not ASCII, or holds white space."""
-    try:
+    if raw in _names:
         return _names[raw]
-    except KeyError:
-        pass
     name = raw.strip()
     key = name.decode("ascii") if name and name.isascii() and _SPACE.search(name) is None else None
     if len(_names) < _NAMES_KEPT:
