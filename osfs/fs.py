@@ -56,6 +56,7 @@ from .errors import FsError, fail, from_store
 from .handles import Attr, DirEntry, Invalidation, OpenReply, StatFs
 from .inodes import ROOT_INODE, TOP, InodeTable, Key, is_top
 from .links import Links
+from .listed import Listed
 from .listings import Listings
 from .names import MAX_COMPONENT, Node, Tree, bad_new_name, join, parent_of
 from .namespace import Namespace
@@ -163,7 +164,8 @@ class Filesystem:
         """Attributes of ``ino`` from an open handle's version (None if it has none)."""
         if not self.files.has_handle(ino):
             return None
-        return self._attr(ino, Node("", False, self.files.held_info(ino)), None)
+        held = self.files.held_info(ino)
+        return self._attr(ino, Node("", False, Listed.of(held) if held is not None else None), None)
 
     async def lookup(self, parent: int, name: str) -> Attr:
         """The attributes of ``name`` in ``parent``; adds one lookup to its inode."""

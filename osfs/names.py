@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .store.types import ObjectInfo
+from .listed import Listed
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def parent_of(path: str) -> tuple[str, str]:
     return head, tail
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One entry of the tree: a directory, or a file/link backed by ``info``.
 
@@ -100,14 +100,14 @@ class Node:
 
     path: str
     is_dir: bool
-    info: ObjectInfo | None = None
+    info: Listed | None = None
 
     @property
     def object_name(self) -> str | None:
         return self.info.name if self.info is not None else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Dir:
     """A directory's children by shown name."""
 
@@ -137,7 +137,7 @@ class Tree:
         """The shown path of a file/link object (None if skipped or absent)."""
         return self.by_object.get(object_name)
 
-    def add(self, info: ObjectInfo) -> bool:
+    def add(self, info: Listed) -> bool:
         """Place (or replace) one live object in place.
 
         Returns False, leaving the tree unusable, when the change involves a skipped name or
@@ -232,12 +232,12 @@ def _warn_once(seen: set[str], name: str, why: str) -> None:
         log.warning("object %r is not shown: %s", name, why)
 
 
-def build_tree(infos: Iterable[ObjectInfo], warned: set[str] | None = None) -> Tree:
+def build_tree(infos: Iterable[Listed], warned: set[str] | None = None) -> Tree:
     """Build the tree of live objects; ``warned`` collects names already warned about."""
     tree = Tree(warned)
     seen = tree.warned
-    files: list[tuple[list[str], ObjectInfo]] = []
-    markers: dict[str, ObjectInfo] = {}
+    files: list[tuple[list[str], Listed]] = []
+    markers: dict[str, Listed] = {}
     dir_paths: set[str] = set()
     for info in sorted((i for i in infos if not i.deleted), key=lambda i: i.name):
         split = split_name(info.name)
