@@ -341,7 +341,8 @@ class Filesystem:
             assert tree is not None
             d = tree.dirs[node.path]
             for name in sorted(d.children):
-                child = d.children[name]
+                child = d.child(name)
+                assert child is not None
                 ckey = (key[0], child.path)
                 cino = self.inodes.ino_for(ckey)
                 entries.append((name, ckey, self._attr(cino, child, tree)))

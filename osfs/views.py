@@ -49,7 +49,7 @@ import trio
 from .config import FsOptions
 from .errors import FsError, from_store
 from .inodes import Key, is_top
-from .listed import Listed
+from .listed import Listed, nuid_key
 from .names import Node, Tree, build_tree
 from .store.base import ObjectStore
 from .store.errors import BucketNotFound, NotFound, StoreError
@@ -79,7 +79,8 @@ class BucketView:
         self.ready = trio.Event()
         self.error: StoreError | None = None
         self._on_change = on_change
-        self._nuids: dict[str, str] = {}
+        #: The name of each live nuid (by :func:`~osfs.listed.nuid_key`).
+        self._nuids: dict[int, str] = {}
         self._removed: dict[str, int] = {}
         self._tree: Tree | None = None
         self._warned: set[str] = set()
@@ -157,7 +158,7 @@ class BucketView:
     def _touches_held(self, info: ObjectInfo) -> bool:
         if info.name in self._held:
             return True
-        old_name = self._nuids.get(info.nuid) if info.nuid else None
+        old_name = self._nuids.get(nuid_key(info.nuid)) if info.nuid else None
         return old_name is not None and old_name in self._held
 
     def apply(self, info: ObjectInfo, *, notify: bool = False) -> None:
@@ -176,7 +177,7 @@ class BucketView:
             return
         changed: list[str] = []
         if info.nuid:
-            old_name = self._nuids.get(info.nuid)
+            old_name = self._nuids.get(nuid_key(info.nuid))
             if old_name is not None and old_name != info.name and not info.deleted:
                 old = self.infos.get(old_name)
                 if old is not None and old.nuid == info.nuid:
@@ -188,14 +189,14 @@ class BucketView:
                     return
             else:
                 del self.infos[info.name]
-                self._nuids.pop(current.nuid, None)
+                self._nuids.pop(current.nuid_key, None)
                 changed.append(info.name)
         else:
             if current is not None and current.nuid != info.nuid:
-                self._nuids.pop(current.nuid, None)
+                self._nuids.pop(current.nuid_key, None)
             self.infos[info.name] = Listed.of(info, self.bucket)
             if info.nuid:
-                self._nuids[info.nuid] = info.name
+                self._nuids[self.infos[info.name].nuid_key] = info.name
             changed.append(info.name)
         for name in changed:
             self._retree(name)
@@ -210,7 +211,7 @@ class BucketView:
         if info is not None:
             if info.revision:
                 self._removed[name] = info.revision
-            self._nuids.pop(info.nuid, None)
+            self._nuids.pop(info.nuid_key, None)
             self._retree(name)
 
     def set_pending(self, name: str, info: ObjectInfo | None) -> None:
@@ -242,7 +243,7 @@ class BucketView:
             n for n, full in self._full.items() if n not in self.infos or not self.infos[n].same_version(full)
         ]:
             del self._full[name]
-        self._nuids = {i.nuid: n for n, i in self.infos.items() if i.nuid}
+        self._nuids = {i.nuid_key: n for n, i in self.infos.items() if i.nuid}
         self._tree = None
         if notify:
             for name in set(old) | set(self.infos):
