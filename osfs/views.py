@@ -120,7 +120,11 @@ class BucketView:
         return sorted(n for n in {**self.infos, **self.pending} if n.startswith(prefix))
 
     def cached_full(self, listed: Listed) -> ObjectInfo | None:
-        """The full meta of the version ``listed`` stands for, if it is kept."""
+        """The full meta of the version ``listed`` stands for, if it is kept (a file being
+        created by this mount, not stored yet, is always)."""
+        pending = self.pending.get(listed.name)
+        if pending is not None and pending.nuid == listed.nuid:
+            return pending
         info = self._full.get(listed.name)
         if info is None or not listed.same_version(info):
             return None
