@@ -261,7 +261,9 @@ def build_tree(infos: Iterable[Listed | ObjectInfo], warned: set[str] | None = N
     names already warned about."""
     tree = Tree(warned)
     seen = tree.warned
-    files: list[tuple[list[str], Listed]] = []
+    # (parent path, shown name, record); one string per parent path
+    files: list[tuple[str, str, Listed]] = []
+    parents: dict[str, str] = {}
     markers: dict[str, Listed] = {}
     dir_paths: set[str] = set()
     live = (i if isinstance(i, Listed) else Listed.of(i) for i in infos if not i.deleted)
@@ -278,7 +280,8 @@ def build_tree(infos: Iterable[Listed | ObjectInfo], warned: set[str] | None = N
             dir_paths.add(path)
             markers[path] = info
         else:
-            files.append((parts, info))
+            parent = "/".join(parts[:-1])
+            files.append((parents.setdefault(parent, parent), parts[-1], info))
     add_dir: Callable[[str], Dir]
 
     def add_dir(path: str) -> Dir:
@@ -294,10 +297,9 @@ def build_tree(infos: Iterable[Listed | ObjectInfo], warned: set[str] | None = N
 
     for path in sorted(dir_paths):
         add_dir(path)
-    for parts, info in files:
-        parent = "/".join(parts[:-1])
+    for parent, leaf, info in files:
         d = tree.dirs[parent]
-        shown = parts[-1]
+        shown = leaf
         if shown in d.children:
             base = shown + CONFLICT_SUFFIX
             shown, n = base, 1
@@ -307,7 +309,7 @@ def build_tree(infos: Iterable[Listed | ObjectInfo], warned: set[str] | None = N
             if len(shown.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
                 _warn_once(seen, info.name, "its conflict name is longer than 255 bytes")
                 continue
-        if shown == parts[-1]:
+        if shown == leaf:
             d.children[shown] = info
         else:
             path = join(parent, shown)

@@ -109,9 +109,11 @@ class BucketView:
         if not self._watching and trio.current_time() - self._listed_at > FALLBACK_TTL:
             await self._relist()
         if self._tree is None:
-            shown = dict(self.infos)
-            for name, info in self.pending.items():
-                shown[name] = Listed.of(info, self.bucket)
+            shown = self.infos
+            if self.pending:
+                shown = dict(self.infos)
+                for name, info in self.pending.items():
+                    shown[name] = Listed.of(info, self.bucket)
             self._tree = build_tree(shown.values(), self._warned)
         return self._tree
 
