@@ -32,6 +32,7 @@ from dataclasses import replace
 
 from .config import FsOptions
 from .handles import Attr
+from .listed import Listed
 from .names import Node, Tree
 from .store.types import ObjectInfo, ObjectMeta
 from .writeback import Writer
@@ -70,7 +71,7 @@ def type_meta(kind: int, rdev: int) -> dict[str, str]:
     return out
 
 
-def is_symlink(info: ObjectInfo | None) -> bool:
+def is_symlink(info: ObjectInfo | Listed | None) -> bool:
     """True for an object link and for a symlink object."""
     return info is not None and (info.link is not None or info.metadata.get(META_TYPE) == TYPE_SYMLINK)
 
@@ -134,7 +135,7 @@ def changes_of(
     return changes
 
 
-def pin_mtime(changes: Mapping[str, str], info: ObjectInfo | None, shown_ns: int) -> dict[str, str]:
+def pin_mtime(changes: Mapping[str, str], info: ObjectInfo | Listed | None, shown_ns: int) -> dict[str, str]:
     """``changes`` plus the mtime shown now (``shown_ns``) when neither pins one yet, so
     that a ``chmod``/``chown`` does not move the shown mtime."""
     out = dict(changes)
@@ -178,7 +179,7 @@ def attr_of(
     meta = info.metadata if info is not None else {}
     mtime = default_mtime_ns
     if info is not None:
-        mtime = meta_int(meta.get(META_MTIME)) or written_mtime_ns or int(info.mtime.timestamp() * 1e9)
+        mtime = meta_int(meta.get(META_MTIME)) or written_mtime_ns or info.mtime_ns
     if node.is_dir:
         kind, perm, size = stat.S_IFDIR, 0o777 & ~options.umask, 0
         d = tree.dirs.get(node.path) if tree is not None else None

@@ -43,7 +43,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import trio
@@ -56,6 +56,7 @@ from .errors import FsError, fail, from_store
 from .handles import Attr, DirEntry, Invalidation, OpenReply, StatFs
 from .inodes import ROOT_INODE, TOP, InodeTable, Key, is_top
 from .links import Links
+from .listed import Listed
 from .listings import Listings
 from .names import MAX_COMPONENT, Node, Tree, bad_new_name, join, parent_of
 from .namespace import Namespace
@@ -163,7 +164,8 @@ class Filesystem:
         """Attributes of ``ino`` from an open handle's version (None if it has none)."""
         if not self.files.has_handle(ino):
             return None
-        return self._attr(ino, Node("", False, self.files.held_info(ino)), None)
+        held = self.files.held_info(ino)
+        return self._attr(ino, Node("", False, Listed.of(held) if held is not None else None), None)
 
     async def lookup(self, parent: int, name: str) -> Attr:
         """The attributes of ``name`` in ``parent``; adds one lookup to its inode."""
@@ -316,7 +318,8 @@ class Filesystem:
 
     # ----- directories ---------------------------------------------------------------------
     async def opendir(self, ino: int) -> int:
-        """Open a directory: its entries are listed now, sorted; offsets index into them."""
+        """Open a directory: its entries are taken now, sorted; offsets index into them
+        (attributes are made as ``readdir`` hands entries out)."""
         key = self.inodes.key(ino)
         node, tree = await self.views.node(key, need_tree=True)
         if not node.is_dir:
@@ -335,15 +338,12 @@ class Filesystem:
                 bkey = (b, "")
                 bino = self.inodes.ino_for(bkey)
                 entries.append((b, bkey, self._attr(bino, Node("", True), None)))
-        else:
-            assert tree is not None
-            d = tree.dirs[node.path]
-            for name in sorted(d.children):
-                child = d.children[name]
-                ckey = (key[0], child.path)
-                cino = self.inodes.ino_for(ckey)
-                entries.append((name, ckey, self._attr(cino, child, tree)))
-        return self.listings.open(ino, entries)
+            return self.listings.open(ino, entries)
+        assert tree is not None
+        d = tree.dirs[node.path]
+        return self.listings.open(
+            ino, entries, key[0], d.children, lambda cino, child: self._attr(cino, child, tree)
+        )
 
     def _parent_key(self, key: Key) -> Key:
         """The key of the directory holding the directory ``key`` (the root's is itself)."""
@@ -353,7 +353,7 @@ class Filesystem:
             return TOP
         return (key[0], parent_of(key[1])[0])
 
-    def readdir(self, fh: int, offset: int) -> list[DirEntry]:
+    def readdir(self, fh: int, offset: int) -> Sequence[DirEntry]:
         """Entries of the snapshot from cookie ``offset`` on (0 = the start): ``.`` and
         ``..`` first (the kernel adds no lookup for them)."""
         return self.listings.read(fh, offset)

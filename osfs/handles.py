@@ -1,4 +1,5 @@
-"""Reply types of the filesystem core and its open-file / open-directory handles.
+"""Reply types of the filesystem core and its open-file handles (open directories are
+:class:`osfs.listings.Snapshot`).
 
 These are the core's own types: the FUSE adapter converts them to pyfuse3's. Times are in
 nanoseconds since the epoch. ``Attr.blksize`` is 1 MiB so that ``cp`` and ``cat`` use
@@ -7,7 +8,7 @@ large buffers (measured: they size their reads from ``st_blksize``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import FsError
 from .readahead import ReadAhead
@@ -95,12 +96,3 @@ class FileHandle:
     error: FsError | None = None
     served: bool = False
     wrote: bool = False
-
-
-@dataclass
-class DirHandle:
-    """An open directory: a sorted snapshot taken at ``opendir``; offsets index into it."""
-
-    fh: int
-    ino: int
-    entries: list[tuple[str, tuple[str, str], Attr]] = field(default_factory=list)

@@ -30,7 +30,7 @@ def is_top(key: Key) -> bool:
     return key == TOP
 
 
-@dataclass
+@dataclass(slots=True)
 class Inode:
     ino: int
     key: Key | None

@@ -145,8 +145,9 @@ class Links:
         text = info.metadata.get(META_SYMLINK)
         if text is not None:
             return text
+        full = await self.views.full_info(info.bucket, info, "readlink")
         try:
-            data = await self.store.read(info, 0, info.size)
+            data = await self.store.read(full, 0, full.size)
         except StoreError as e:
             raise from_store(e, "readlink", f"{info.bucket}/{info.name}") from None
         return os.fsdecode(bytes(data))

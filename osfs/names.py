@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .listed import Listed
 from .store.types import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def parent_of(path: str) -> tuple[str, str]:
     return head, tail
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One entry of the tree: a directory, or a file/link backed by ``info``.
 
@@ -100,20 +101,29 @@ class Node:
 
     path: str
     is_dir: bool
-    info: ObjectInfo | None = None
+    info: Listed | None = None
 
     @property
     def object_name(self) -> str | None:
         return self.info.name if self.info is not None else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Dir:
-    """A directory's children by shown name."""
+    """A directory's children by shown name.
+
+    A file shown under its own object name is kept as its bare :class:`Listed` record (no
+    :class:`Node` per file in a big bucket); :meth:`child` gives every entry as a node.
+    """
 
     node: Node
-    children: dict[str, Node] = field(default_factory=dict)
+    children: dict[str, Node | Listed] = field(default_factory=dict)
     subdirs: int = 0
+
+    def child(self, name: str) -> Node | None:
+        """The entry shown as ``name`` here, or None."""
+        c = self.children.get(name)
+        return Node(c.name, False, c) if isinstance(c, Listed) else c
 
 
 class Tree:
@@ -121,6 +131,7 @@ class Tree:
 
     def __init__(self, warned: set[str] | None = None) -> None:
         self.dirs: dict[str, Dir] = {"": Dir(Node("", True))}
+        #: Shown paths of the file/link objects not shown under their own name.
         self.by_object: dict[str, str] = {}
         self.warned: set[str] = warned if warned is not None else set()
 
@@ -131,19 +142,27 @@ class Tree:
             return d.node
         parent, name = parent_of(path)
         pd = self.dirs.get(parent)
-        return pd.children.get(name) if pd is not None else None
+        return pd.child(name) if pd is not None else None
 
     def path_of(self, object_name: str) -> str | None:
         """The shown path of a file/link object (None if skipped or absent)."""
-        return self.by_object.get(object_name)
+        shown = self.by_object.get(object_name)
+        if shown is not None:
+            return shown
+        node = self.node(object_name)
+        if node is None or node.is_dir or node.info is None or node.info.name != object_name:
+            return None
+        return object_name
 
-    def add(self, info: ObjectInfo) -> bool:
+    def add(self, info: Listed | ObjectInfo) -> bool:
         """Place (or replace) one live object in place.
 
         Returns False, leaving the tree unusable, when the change involves a skipped name or
         a name conflict; the caller then rebuilds with :func:`build_tree`, which gives the
         same result as placing incrementally whenever this returns True.
         """
+        if not isinstance(info, Listed):
+            info = Listed.of(info)
         split = split_name(info.name)
         if isinstance(split, str):
             _warn_once(self.warned, info.name, split)
@@ -154,12 +173,17 @@ class Tree:
             self.dirs[path].node.info = info
             return True
         if not is_marker:
-            shown = self.by_object.get(info.name)
+            shown = self.path_of(info.name)
             if shown is not None:
-                node = self.node(shown)
-                if node is None:
+                parent, leaf = parent_of(shown)
+                d = self.dirs.get(parent)
+                current = d.children.get(leaf) if d is not None else None
+                if d is None or current is None:
                     return False
-                node.info = info
+                if isinstance(current, Listed):
+                    d.children[leaf] = info
+                else:
+                    current.info = info
                 return True
         if self.node(path) is not None:
             return False
@@ -173,8 +197,7 @@ class Tree:
             self.dirs[path].node.info = info
         else:
             parent = "/".join(parts[:-1])
-            self.dirs[parent].children[parts[-1]] = Node(path, False, info)
-            self.by_object[info.name] = path
+            self.dirs[parent].children[parts[-1]] = info
         return True
 
     def _ensure_dir(self, path: str) -> None:
@@ -199,7 +222,8 @@ class Tree:
                 return True
             d.node.info = None
         else:
-            shown = self.by_object.pop(name, None)
+            shown = self.path_of(name)
+            self.by_object.pop(name, None)
             if shown is None:
                 return True
             if shown != path:
@@ -232,14 +256,18 @@ def _warn_once(seen: set[str], name: str, why: str) -> None:
         log.warning("object %r is not shown: %s", name, why)
 
 
-def build_tree(infos: Iterable[ObjectInfo], warned: set[str] | None = None) -> Tree:
-    """Build the tree of live objects; ``warned`` collects names already warned about."""
+def build_tree(infos: Iterable[Listed | ObjectInfo], warned: set[str] | None = None) -> Tree:
+    """Build the tree of live objects (delete markers are left out); ``warned`` collects
+    names already warned about."""
     tree = Tree(warned)
     seen = tree.warned
-    files: list[tuple[list[str], ObjectInfo]] = []
-    markers: dict[str, ObjectInfo] = {}
+    # (parent path, shown name, record); one string per parent path
+    files: list[tuple[str, str, Listed]] = []
+    parents: dict[str, str] = {}
+    markers: dict[str, Listed] = {}
     dir_paths: set[str] = set()
-    for info in sorted((i for i in infos if not i.deleted), key=lambda i: i.name):
+    live = (i if isinstance(i, Listed) else Listed.of(i) for i in infos if not i.deleted)
+    for info in sorted(live, key=lambda i: i.name):
         split = split_name(info.name)
         if isinstance(split, str):
             _warn_once(seen, info.name, split)
@@ -252,7 +280,8 @@ def build_tree(infos: Iterable[ObjectInfo], warned: set[str] | None = None) -> T
             dir_paths.add(path)
             markers[path] = info
         else:
-            files.append((parts, info))
+            parent = "/".join(parts[:-1])
+            files.append((parents.setdefault(parent, parent), parts[-1], info))
     add_dir: Callable[[str], Dir]
 
     def add_dir(path: str) -> Dir:
@@ -268,10 +297,9 @@ def build_tree(infos: Iterable[ObjectInfo], warned: set[str] | None = None) -> T
 
     for path in sorted(dir_paths):
         add_dir(path)
-    for parts, info in files:
-        parent = "/".join(parts[:-1])
+    for parent, leaf, info in files:
         d = tree.dirs[parent]
-        shown = parts[-1]
+        shown = leaf
         if shown in d.children:
             base = shown + CONFLICT_SUFFIX
             shown, n = base, 1
@@ -281,7 +309,10 @@ def build_tree(infos: Iterable[ObjectInfo], warned: set[str] | None = None) -> T
             if len(shown.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
                 _warn_once(seen, info.name, "its conflict name is longer than 255 bytes")
                 continue
-        path = join(parent, shown)
-        d.children[shown] = Node(path, False, info)
-        tree.by_object[info.name] = path
+        if shown == leaf:
+            d.children[shown] = info
+        else:
+            path = join(parent, shown)
+            d.children[shown] = Node(path, False, info)
+            tree.by_object[info.name] = path
     return tree

@@ -194,9 +194,10 @@ class Namespace:
         await self.keep_parent(key)
         if writer is not None:
             self.files.unname(writer, obj)
+        kept = await self.files.kept_version(key, node)
         if obj in view.infos:
             await self._delete_object(key[0], obj, "unlink")
-        self.files.orphan(key, node)
+        self.files.orphan(key, kept)
         self.inodes.detach(key)
 
     async def rename(self, old_key: Key, new_key: Key, flags: int = 0) -> None:
@@ -229,9 +230,10 @@ class Namespace:
             # the inode moves in the same step as the view: an open of the replaced inode
             # never sees the moved content under the old inode's size
             view = self.views.view(bucket)
+            kept = await self.files.kept_version(new_key, target)
             with view.holding(node.object_name, new_key[1]):
                 await self._rename_file(old_key, node, new_key[1])
-                self.files.orphan(new_key, target)
+                self.files.orphan(new_key, kept)
                 self.inodes.move(old_key, new_key)
             return
         self.inodes.move(old_key, new_key)

@@ -47,6 +47,7 @@ from .config import FsOptions
 from .errors import FsError, fail, from_store
 from .handles import FileHandle, OpenReply
 from .inodes import InodeTable, Key
+from .listed import Listed
 from .names import Node
 from .readahead import ReadAhead
 from .store.base import ObjectStore
@@ -149,10 +150,23 @@ class OpenFiles:
         if pending is not None:
             view.set_pending(new_obj, replace(pending, name=new_obj))
 
-    def orphan(self, key: Key, node: Node | None) -> None:
-        """``key``'s name is going away: keep its version for opens of its inode."""
+    async def kept_version(self, key: Key, node: Node | None) -> ObjectInfo | None:
+        """The full meta of the stored file ``node`` at ``key`` if the kernel knows its inode
+        (to pass to :meth:`orphan` once the name is gone; None otherwise)."""
+        if self.inodes.find(key) is None or node is None or node.is_dir:
+            return None
+        info = node.info
+        if info is None or not info.nuid or info.link is not None:
+            return None
+        try:
+            return await self.views.full_info(key[0], info)
+        except FsError:
+            return None
+
+    def orphan(self, key: Key, info: ObjectInfo | None) -> None:
+        """``key``'s name is going away: keep its version ``info`` (from
+        :meth:`kept_version`) for opens of its inode."""
         ino = self.inodes.find(key)
-        info = node.info if node is not None and not node.is_dir else None
         if ino is not None and info is not None and info.nuid and info.link is None:
             self._orphans[ino] = info
 
@@ -162,7 +176,7 @@ class OpenFiles:
             self._orphans.pop(ino, None)
             self._written.pop(ino, None)
 
-    def written_mtime(self, ino: int, info: ObjectInfo | None) -> int | None:
+    def written_mtime(self, ino: int, info: ObjectInfo | Listed | None) -> int | None:
         """The mtime this mount's writer gave the version ``info`` of ``ino`` (None when
         this mount did not publish that version)."""
         written = self._written.get(ino)
@@ -225,7 +239,7 @@ class OpenFiles:
         self.inodes.remember(ino)
         self._writers[ino] = writer
         fh = self._new_handle(ino, True, bool(flags & os.O_APPEND), None)
-        return OpenReply(fh, False), ino, Node(key[1], False, placeholder)
+        return OpenReply(fh, False), ino, Node(key[1], False, Listed.of(placeholder))
 
     def _new_handle(self, ino: int, writable: bool, append: bool, info: ObjectInfo | None) -> int:
         fh = next(self._fhs)
@@ -257,7 +271,10 @@ class OpenFiles:
                     await self._guard(writer.truncate(0), "truncate", writer.name)
                 return writer
             obj = node.object_name or key[1]
-            base = node.info if node.info is not None and node.info.nuid else None
+            listed = node.info if node.info is not None and node.info.nuid else None
+            base = (
+                await self.views.full_info(key[0], listed, "open for writing") if listed is not None else None
+            )
             meta = without_mtime(base.meta() if base is not None else ObjectMeta(obj))
             writer = self._new_writer(key[0], meta, base)
             await self._guard(writer.start(None if truncate else base), "open for writing", obj)
@@ -523,7 +540,7 @@ class OpenFiles:
                 )
         obj = node.info.name
         if obj in view.infos:
-            stored = view.infos[obj]
+            stored = await self.views.full_info(key[0], view.infos[obj], "setattr")
             try:
                 info = await self.store.update_meta(key[0], obj, change(stored.meta()))
             except StoreError as e:

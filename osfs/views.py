@@ -4,10 +4,15 @@
 bucket (starting its watch in the filesystem's nursery), the cached list of bucket names,
 and finds the node behind a ``(bucket, path)`` key.
 
-A :class:`BucketView` holds the latest live meta of every name in one bucket and the
+A :class:`BucketView` holds the latest live version of every name in one bucket as a
+compact :class:`~osfs.listed.Listed` record (what ``readdir``/``getattr`` need) and the
 directory tree built from them (:func:`osfs.names.build_tree`; single changes are applied
 in place, only changes involving name conflicts or skipped names rebuild it), so ``ls -l``
-of a large bucket costs one listing, not one request per file.
+of a large bucket costs one listing, not one request per file. The full meta of an object
+(digest, chunks, headers) is fetched when it is opened or its attributes are read
+(:meth:`Views.full_info`); the full metas this mount wrote or saw change live, and the
+ones it fetched, are kept for the last :data:`FULL_KEEP` names, so opening a file just
+written or changed costs no request.
 
 It is filled and kept current by :meth:`BucketView.run`, a worker started in the
 filesystem's nursery the first time the bucket is visited: it opens ``store.watch(bucket)``
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -43,6 +49,7 @@ import trio
 from .config import FsOptions
 from .errors import FsError, from_store
 from .inodes import Key, is_top
+from .listed import Listed, nuid_key
 from .names import Node, Tree, build_tree
 from .store.base import ObjectStore
 from .store.errors import BucketNotFound, NotFound, StoreError
@@ -56,6 +63,8 @@ FALLBACK_TTL = 1.0
 RETRY_DELAY = 1.0
 #: How long the list of buckets is reused (seconds).
 BUCKET_LIST_TTL = 1.0
+#: How many full metas (by name) a view keeps beside its compact records.
+FULL_KEEP = 1024
 
 
 class BucketView:
@@ -64,13 +73,14 @@ class BucketView:
     def __init__(self, store: ObjectStore, bucket: str, on_change: Callable[[str, str], None]) -> None:
         self.store = store
         self.bucket = bucket
-        self.infos: dict[str, ObjectInfo] = {}
+        self.infos: dict[str, Listed] = {}
         self.pending: dict[str, ObjectInfo] = {}
         self.gone = False
         self.ready = trio.Event()
         self.error: StoreError | None = None
         self._on_change = on_change
-        self._nuids: dict[str, str] = {}
+        #: The name of each live nuid (by :func:`~osfs.listed.nuid_key`).
+        self._nuids: dict[int, str] = {}
         self._removed: dict[str, int] = {}
         self._tree: Tree | None = None
         self._warned: set[str] = set()
@@ -78,6 +88,7 @@ class BucketView:
         self._listed_at = 0.0
         self._held: dict[str, int] = {}
         self._deferred: list[ObjectInfo] = []
+        self._full: OrderedDict[str, ObjectInfo] = OrderedDict()
 
     @property
     def cached_tree(self) -> Tree | None:
@@ -98,12 +109,39 @@ class BucketView:
         if not self._watching and trio.current_time() - self._listed_at > FALLBACK_TTL:
             await self._relist()
         if self._tree is None:
-            self._tree = build_tree({**self.infos, **self.pending}.values(), self._warned)
+            shown = self.infos
+            if self.pending:
+                shown = dict(self.infos)
+                for name, info in self.pending.items():
+                    shown[name] = Listed.of(info, self.bucket)
+            self._tree = build_tree(shown.values(), self._warned)
         return self._tree
 
     def names_under(self, prefix: str) -> list[str]:
         """Live object names starting with ``prefix`` (pending new files included)."""
         return sorted(n for n in {**self.infos, **self.pending} if n.startswith(prefix))
+
+    def cached_full(self, listed: Listed) -> ObjectInfo | None:
+        """The full meta of the version ``listed`` stands for, if it is kept (a file being
+        created by this mount, not stored yet, is always)."""
+        pending = self.pending.get(listed.name)
+        if pending is not None and pending.nuid == listed.nuid:
+            return pending
+        info = self._full.get(listed.name)
+        if info is None or not listed.same_version(info):
+            return None
+        self._full.move_to_end(listed.name)
+        return info
+
+    def keep_full(self, info: ObjectInfo) -> None:
+        """Keep the full meta ``info`` (the oldest kept goes beyond :data:`FULL_KEEP`)."""
+        if info.deleted:
+            self._full.pop(info.name, None)
+            return
+        self._full[info.name] = info
+        self._full.move_to_end(info.name)
+        while len(self._full) > FULL_KEEP:
+            self._full.popitem(last=False)
 
     # ----- changes -----------------------------------------------------------------------
     @contextmanager
@@ -126,7 +164,7 @@ class BucketView:
     def _touches_held(self, info: ObjectInfo) -> bool:
         if info.name in self._held:
             return True
-        old_name = self._nuids.get(info.nuid) if info.nuid else None
+        old_name = self._nuids.get(nuid_key(info.nuid)) if info.nuid else None
         return old_name is not None and old_name in self._held
 
     def apply(self, info: ObjectInfo, *, notify: bool = False) -> None:
@@ -138,13 +176,14 @@ class BucketView:
         current = self.infos.get(info.name)
         if current is not None and info.revision and current.revision >= info.revision:
             return
+        self.keep_full(info)
         floor = self._removed.pop(info.name, None)
         if notify and floor is not None and info.revision and info.revision <= floor:
             self._removed[info.name] = floor
             return
         changed: list[str] = []
         if info.nuid:
-            old_name = self._nuids.get(info.nuid)
+            old_name = self._nuids.get(nuid_key(info.nuid))
             if old_name is not None and old_name != info.name and not info.deleted:
                 old = self.infos.get(old_name)
                 if old is not None and old.nuid == info.nuid:
@@ -156,14 +195,14 @@ class BucketView:
                     return
             else:
                 del self.infos[info.name]
-                self._nuids.pop(current.nuid, None)
+                self._nuids.pop(current.nuid_key, None)
                 changed.append(info.name)
         else:
             if current is not None and current.nuid != info.nuid:
-                self._nuids.pop(current.nuid, None)
-            self.infos[info.name] = info
+                self._nuids.pop(current.nuid_key, None)
+            self.infos[info.name] = Listed.of(info, self.bucket)
             if info.nuid:
-                self._nuids[info.nuid] = info.name
+                self._nuids[self.infos[info.name].nuid_key] = info.name
             changed.append(info.name)
         for name in changed:
             self._retree(name)
@@ -174,10 +213,11 @@ class BucketView:
     def remove(self, name: str) -> None:
         """Forget ``name`` (deleted or renamed by this mount)."""
         info = self.infos.pop(name, None)
+        self._full.pop(name, None)
         if info is not None:
             if info.revision:
                 self._removed[name] = info.revision
-            self._nuids.pop(info.nuid, None)
+            self._nuids.pop(info.nuid_key, None)
             self._retree(name)
 
     def set_pending(self, name: str, info: ObjectInfo | None) -> None:
@@ -193,19 +233,23 @@ class BucketView:
         """Bring the tree in line with the shown version of ``name`` (or rebuild later)."""
         if self._tree is None:
             return
-        shown = self.pending.get(name) or self.infos.get(name)
+        pending = self.pending.get(name)
+        shown = Listed.of(pending, self.bucket) if pending is not None else self.infos.get(name)
         ok = self._tree.add(shown) if shown is not None else self._tree.remove(name)
         if not ok:
             self._tree = None
 
-    def _replace_all(self, infos: dict[str, ObjectInfo], *, notify: bool) -> None:
+    def _replace_all(self, infos: dict[str, Listed], *, notify: bool) -> None:
+        """Take ``infos`` (the live objects of a whole listing) as the view's content."""
         old = self.infos
         self.infos = {
-            n: i
-            for n, i in infos.items()
-            if not i.deleted and not (i.revision and i.revision <= self._removed.get(n, 0))
+            n: i for n, i in infos.items() if not (i.revision and i.revision <= self._removed.get(n, 0))
         }
-        self._nuids = {i.nuid: n for n, i in self.infos.items() if i.nuid}
+        for name in [
+            n for n, full in self._full.items() if n not in self.infos or not self.infos[n].same_version(full)
+        ]:
+            del self._full[name]
+        self._nuids = {i.nuid_key: n for n, i in self.infos.items() if i.nuid}
         self._tree = None
         if notify:
             for name in set(old) | set(self.infos):
@@ -221,7 +265,7 @@ class BucketView:
             self.error = e
             raise
         self._listed_at = trio.current_time()
-        self._replace_all({i.name: i for i in infos}, notify=True)
+        self._replace_all({i.name: Listed.of(i, self.bucket) for i in infos if not i.deleted}, notify=True)
 
     # ----- the worker --------------------------------------------------------------------
     async def run(self) -> None:
@@ -230,7 +274,7 @@ class BucketView:
         while not self.gone:
             try:
                 async with self.store.watch(self.bucket, initial=True) as events:
-                    snapshot: dict[str, ObjectInfo] | None = {}
+                    snapshot: dict[str, Listed] | None = {}
                     async for info in events:
                         if info is None:
                             if snapshot is not None:
@@ -241,7 +285,10 @@ class BucketView:
                                 first = False
                                 self.ready.set()
                         elif snapshot is not None:
-                            snapshot[info.name] = info
+                            if info.deleted:
+                                snapshot.pop(info.name, None)
+                            else:
+                                snapshot[info.name] = Listed.of(info, self.bucket)
                         else:
                             self.apply(info, notify=True)
                 self._watching = False
@@ -349,26 +396,40 @@ class Views:
         return node, tree
 
     async def current_info(self, key: Key, node: Node) -> ObjectInfo | None:
-        """The latest meta of the stored file ``node`` at ``key`` (None for a file not
+        """The latest full meta of the stored file ``node`` at ``key`` (None for a file not
         stored yet; ``ENOENT`` when it is gone).
 
-        While the bucket's watch is live the cached meta is current (within the watch's
+        While the bucket's watch is live the listed version is current (within the watch's
         latency; a read that finds it replaced before serving anything re-reads it), so
-        no request is made; otherwise it is fetched.
+        only its full meta is fetched when not kept; otherwise the latest is fetched.
         """
         if node.info is None or not node.info.nuid:
             return None
         view = self.view(key[0])
         if view.watching:
-            return node.info
+            return await self.full_info(key[0], node.info, "open")
+        return await self._fetch(key[0], node.info.name, "open")
+
+    async def full_info(self, bucket: str, listed: Listed, op: str = "open") -> ObjectInfo:
+        """The full meta of the listed version ``listed`` of an object of ``bucket`` (a
+        newer one if it changed meanwhile; ``ENOENT`` when it is gone)."""
+        view = self.view(bucket)
+        kept = view.cached_full(listed)
+        if kept is not None:
+            return kept
+        return await self._fetch(bucket, listed.name, op)
+
+    async def _fetch(self, bucket: str, name: str, op: str) -> ObjectInfo:
         try:
-            info = await self.store.info(key[0], node.info.name)
+            info = await self.store.info(bucket, name)
         except NotFound:
-            self.view(key[0]).remove(node.info.name)
+            self.view(bucket).remove(name)
             raise FsError(errno.ENOENT) from None
         except StoreError as e:
-            raise from_store(e, "open", f"{key[0]}/{node.info.name}") from None
-        self.view(key[0]).apply(info)
+            raise from_store(e, op, f"{bucket}/{name}") from None
+        view = self.view(bucket)
+        view.apply(info)
+        view.keep_full(info)
         return info
 
     async def reread(self, info: ObjectInfo, op: str) -> ObjectInfo:
@@ -377,7 +438,9 @@ class Views:
             current = await self.store.info(info.bucket, info.name)
         except StoreError as e:
             raise from_store(e, op, f"{info.bucket}/{info.name}") from None
-        self.view(info.bucket).apply(current)
+        view = self.view(info.bucket)
+        view.apply(current)
+        view.keep_full(current)
         return current
 
     async def bucket_names(self, fresh: bool = False) -> list[str]:

@@ -222,10 +222,15 @@ class Xattrs:
         node, _ = await self.views.node(key)
         return key, node
 
+    async def _full(self, key: Key, node: Node) -> ObjectInfo:
+        """The full meta of the object behind ``node`` (which has one)."""
+        assert node.info is not None
+        return await self.views.full_info(key[0], node.info, "getxattr")
+
     async def _all_values(self, ino: int) -> dict[str, str]:
         """Every attribute of ``ino``: its object's, and a bucket directory's status."""
         key, node = await self._xattr_node(ino)
-        out = _values(node.info) if node.info is not None else {}
+        out = _values(await self._full(key, node)) if node.info is not None else {}
         if key[0] and key[1] == "":
             try:
                 status = await self.store.bucket_status(key[0])
@@ -236,8 +241,8 @@ class Xattrs:
 
     async def listxattr(self, ino: int) -> list[str]:
         """Every attribute name of ``ino`` but the computed ones (bucket status included)."""
-        _, node = await self._xattr_node(ino)
-        values = _values(node.info) if node.info is not None else {}
+        key, node = await self._xattr_node(ino)
+        values = _values(await self._full(key, node)) if node.info is not None else {}
         return sorted(n for n in values if n not in READ_ONLY)
 
     async def getxattr(self, ino: int, name: str) -> bytes:
@@ -249,8 +254,8 @@ class Xattrs:
         if name.startswith(BUCKET_PREFIX):
             value = (await self._all_values(ino)).get(name)
         else:
-            _, node = await self._xattr_node(ino)
-            value = _values(node.info).get(name) if node.info is not None else None
+            key, node = await self._xattr_node(ino)
+            value = _values(await self._full(key, node)).get(name) if node.info is not None else None
         if value is None:
             raise FsError(errno.ENODATA)
         return value.encode("utf-8", "surrogateescape")
@@ -259,8 +264,8 @@ class Xattrs:
         await self._change_xattr(ino, name, value.decode("utf-8", "surrogateescape"))
 
     async def removexattr(self, ino: int, name: str) -> None:
-        _, node = await self._xattr_node(ino)
-        present = node.info is not None and name in _values(node.info)
+        key, node = await self._xattr_node(ino)
+        present = node.info is not None and name in _values(await self._full(key, node))
         if not present and name not in READ_ONLY and not name.startswith(BUCKET_PREFIX):
             raise FsError(errno.ENODATA)
         await self._change_xattr(ino, name, None)
@@ -280,7 +285,7 @@ class Xattrs:
             raise fail(errno.EPERM, "setxattr", name, "reserved or empty key", logging.INFO)
         if node.info is None and (not node.is_dir or not key[1]):
             raise fail(errno.EPERM, "setxattr", name, "no object behind this directory", logging.INFO)
-        base = node.info.meta() if node.info is not None else ObjectMeta(key[1] + "/")
+        base = (await self._full(key, node)).meta() if node.info is not None else ObjectMeta(key[1] + "/")
         if value is not None and _stored_size(_edit(base, name, value)) > MAX_TOTAL:
             raise fail(errno.ENOSPC, "setxattr", name, f"attributes over {MAX_TOTAL} bytes", logging.INFO)
         if node.info is None:

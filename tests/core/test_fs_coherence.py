@@ -119,7 +119,7 @@ def test_readdir_offsets_stable_under_changes(run_fs) -> None:
         await store.delete("b", "f1")
         await store.put("b", ObjectMeta("a-new"), b"1")
         await settle()
-        rest = fs.readdir(fh, first[-1].offset)
+        rest = list(fs.readdir(fh, first[-1].offset))
         names = [e.name for e in first + rest]
         assert names == [f"f{i}" for i in range(10)]
         fs.releasedir(fh)

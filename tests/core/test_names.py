@@ -67,7 +67,8 @@ def test_every_showable_object_appears_exactly_once(objects: list[str]) -> None:
     tree = build_tree([info(n) for n in objects])
     shown = []
     for d in tree.dirs.values():
-        shown += [c.info.name for c in d.children.values() if not c.is_dir]
+        nodes = [d.child(n) for n in d.children]
+        shown += [c.info.name for c in nodes if c is not None and not c.is_dir]
         if d.node.info is not None:
             shown.append(d.node.info.name)
     showable = [n for n in objects if not isinstance(split_name(n), str)]
@@ -77,7 +78,11 @@ def test_every_showable_object_appears_exactly_once(objects: list[str]) -> None:
 
 def shape(tree) -> dict:
     return {
-        p: (d.subdirs, d.node.object_name, {n: (c.is_dir, c.object_name) for n, c in d.children.items()})
+        p: (
+            d.subdirs,
+            d.node.object_name,
+            {n: (c.is_dir, c.object_name) for n in d.children if (c := d.child(n)) is not None},
+        )
         for p, d in tree.dirs.items()
     } | {"by_object": dict(tree.by_object)}
 
