@@ -73,14 +73,34 @@ def new_owner(
     return caller.uid, gid, mode
 
 
+#: The bits a write by anyone clears from a file's mode.
+PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
+
+
+def only_drops_privileges(current: int, mode: int) -> bool:
+    """True when ``mode`` is ``current`` with only setuid and/or setgid cleared: what the
+    kernel asks for when somebody other than the owner writes to a setuid/setgid file."""
+    current, mode = stat.S_IMODE(current), stat.S_IMODE(mode)
+    return mode != current and mode | PRIVILEGE_BITS == current | PRIVILEGE_BITS and not mode & ~current
+
+
 def check_setattr(
-    caller: Caller, owner: tuple[int, int], *, mode: int | None, uid: int | None, gid: int | None
+    caller: Caller,
+    owner: tuple[int, int],
+    *,
+    mode: int | None,
+    uid: int | None,
+    gid: int | None,
+    current_mode: int | None = None,
 ) -> None:
     """``EPERM`` unless ``caller`` may make these changes to an entry owned by ``owner``
     (uid, gid): only root changes the owner; the owner may set the group to one of its
-    groups, and change the mode."""
+    groups, and change the mode. Anybody may clear the setuid/setgid bits of an entry
+    whose mode is ``current_mode`` (the kernel does so when a non-owner writes to it)."""
     if caller.is_root:
         return
+    if mode is not None and current_mode is not None and only_drops_privileges(current_mode, mode):
+        mode = None
     is_owner = caller.uid == owner[0]
     if uid is not None and (uid != owner[0] or not is_owner):
         raise fail(errno.EPERM, "chown", str(uid), "only root changes an owner", logging.INFO)

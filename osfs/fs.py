@@ -161,11 +161,13 @@ class Filesystem:
         return self._attr(ino, node, tree)
 
     def _held_attr(self, ino: int) -> Attr | None:
-        """Attributes of ``ino`` from an open handle's version (None if it has none)."""
+        """Attributes of ``ino``, a file open but no longer named, from an open handle's
+        version (None if it has none); its link count is 0."""
         if not self.files.has_handle(ino):
             return None
         held = self.files.held_info(ino)
-        return self._attr(ino, Node("", False, Listed.of(held) if held is not None else None), None)
+        attr = self._attr(ino, Node("", False, Listed.of(held) if held is not None else None), None)
+        return replace(attr, nlink=0)
 
     async def lookup(self, parent: int, name: str) -> Attr:
         """The attributes of ``name`` in ``parent``; adds one lookup to its inode."""
@@ -246,7 +248,7 @@ class Filesystem:
             raise fail(errno.EROFS, "setattr", key[1], "read-only mount")
         if caller is not None and (mode is not None or uid is not None or gid is not None):
             now = self._attr(ino, node, tree)
-            check_setattr(caller, (now.uid, now.gid), mode=mode, uid=uid, gid=gid)
+            check_setattr(caller, (now.uid, now.gid), mode=mode, uid=uid, gid=gid, current_mode=now.mode)
         if size is not None:
             if node.is_dir:
                 raise FsError(errno.EISDIR)

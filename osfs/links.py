@@ -75,14 +75,18 @@ class Links:
         if tree.node(key[1]) is not None:
             raise FsError(errno.EEXIST)
         meta = {**metadata, META_SYMLINK: target} if _utf8(target) else dict(metadata)
-        try:
-            info = await self._object_link(key, target, meta)
-            if info is None:
-                meta[META_TYPE] = TYPE_SYMLINK
-                info = await self.store.put(key[0], ObjectMeta(key[1], metadata=meta), os.fsencode(target))
-        except StoreError as e:
-            raise from_store(e, "symlink", f"{key[0]}/{key[1]}") from None
-        self.views.view(key[0]).apply(info)
+        view = self.views.view(key[0])
+        # the watch's echo waits for the view (see osfs.namespace.Namespace._put_marker)
+        with view.holding(key[1]):
+            try:
+                info = await self._object_link(key, target, meta)
+                if info is None:
+                    meta[META_TYPE] = TYPE_SYMLINK
+                    content = os.fsencode(target)
+                    info = await self.store.put(key[0], ObjectMeta(key[1], metadata=meta), content)
+            except StoreError as e:
+                raise from_store(e, "symlink", f"{key[0]}/{key[1]}") from None
+            view.apply(info)
 
     async def _object_link(self, key: Key, target: str, meta: Mapping[str, str]) -> ObjectInfo | None:
         """The object link at ``key`` to what ``target`` names, made now; None when

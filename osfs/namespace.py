@@ -70,20 +70,28 @@ class Namespace:
         if tree.node(key[1]) is not None:
             raise FsError(errno.EEXIST)
         meta = ObjectMeta(key[1] + "/", metadata={**mode_meta(mode, 0o777, self.options.umask), **owner})
-        try:
-            info = await self.store.put(key[0], meta, b"")
-        except StoreError as e:
-            raise from_store(e, "mkdir", f"{key[0]}/{key[1]}") from None
-        self.views.view(key[0]).apply(info)
+        await self._put_marker(key, meta, "mkdir")
 
     async def write_marker(self, key: Key, meta: ObjectMeta) -> None:
         """Write the marker ``meta`` (named ``"<path>/"``) of the directory ``key``, one
         without a marker, to hold its attributes."""
-        try:
-            info = await self.store.put(key[0], meta, b"")
-        except StoreError as e:
-            raise from_store(e, "setattr", f"{key[0]}/{key[1]}") from None
-        self.views.view(key[0]).apply(info)
+        await self._put_marker(key, meta, "setattr")
+
+    async def _put_marker(self, key: Key, meta: ObjectMeta, op: str) -> None:
+        """Store the empty object ``meta`` for the entry at ``key`` and show it.
+
+        The watch's echo of this put is held back until the view has it (see
+        :meth:`osfs.views.BucketView.holding`): an echo taken for another client's change
+        would invalidate the kernel's fresh entry, and the next lookup would give the
+        entry a new inode number.
+        """
+        view = self.views.view(key[0])
+        with view.holding(meta.name):
+            try:
+                info = await self.store.put(key[0], meta, b"")
+            except StoreError as e:
+                raise from_store(e, op, f"{key[0]}/{key[1]}") from None
+            view.apply(info)
 
     async def keep_parent(self, key: Key) -> None:
         """The entry at ``key`` is about to leave its directory: if it is the last entry of
@@ -95,11 +103,7 @@ class Namespace:
         d = tree.dirs.get(parent)
         if d is None or d.node.info is not None or len(d.children) != 1:
             return
-        try:
-            info = await self.store.put(key[0], ObjectMeta(parent + "/"), b"")
-        except StoreError as e:
-            raise from_store(e, "keep directory", f"{key[0]}/{parent}") from None
-        self.views.view(key[0]).apply(info)
+        await self._put_marker((key[0], parent), ObjectMeta(parent + "/"), "keep directory")
 
     async def mknod(self, key: Key, mode: int, rdev: int, owner: Mapping[str, str]) -> None:
         """Create the empty file or special file (FIFO, socket, device) ``key`` of type and
@@ -115,11 +119,7 @@ class Namespace:
         if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK):
             raise fail(errno.EINVAL, "mknod", key[1], f"file type {kind:o}", logging.INFO)
         metadata = {**mode_meta(mode, 0o666, self.options.umask), **type_meta(kind, rdev), **owner}
-        try:
-            info = await self.store.put(key[0], ObjectMeta(key[1], metadata=metadata), b"")
-        except StoreError as e:
-            raise from_store(e, "mknod", f"{key[0]}/{key[1]}") from None
-        self.views.view(key[0]).apply(info)
+        await self._put_marker(key, ObjectMeta(key[1], metadata=metadata), "mknod")
 
     async def make_bucket(self, name: str) -> None:
         """Create the bucket ``name`` with the mount's bucket defaults."""
@@ -222,21 +222,23 @@ class Namespace:
         if node.is_dir:
             if new_key[1].startswith(old_key[1] + "/"):
                 raise FsError(errno.EINVAL)
-            await self._rename_dir(bucket, old_key[1], new_key[1], target)
-        else:
-            if target is not None and target.is_dir:
-                raise FsError(errno.EISDIR)
-            assert node.object_name is not None
-            # the inode moves in the same step as the view: an open of the replaced inode
-            # never sees the moved content under the old inode's size
-            view = self.views.view(bucket)
-            kept = await self.files.kept_version(new_key, target)
-            with view.holding(node.object_name, new_key[1]):
-                await self._rename_file(old_key, node, new_key[1])
-                self.files.orphan(new_key, kept)
+            # the echoes of the markers' changes (the target's removed, the moved one's
+            # put) wait until the view and the inode table have both moved
+            with self.views.view(bucket).holding(old_key[1] + "/", new_key[1] + "/"):
+                await self._rename_dir(bucket, old_key[1], new_key[1], target)
                 self.inodes.move(old_key, new_key)
             return
-        self.inodes.move(old_key, new_key)
+        if target is not None and target.is_dir:
+            raise FsError(errno.EISDIR)
+        assert node.object_name is not None
+        # the inode moves in the same step as the view: an open of the replaced inode
+        # never sees the moved content under the old inode's size
+        view = self.views.view(bucket)
+        kept = await self.files.kept_version(new_key, target)
+        with view.holding(node.object_name, new_key[1]):
+            await self._rename_file(old_key, node, new_key[1])
+            self.files.orphan(new_key, kept)
+            self.inodes.move(old_key, new_key)
 
     async def _rename_file(self, old_key: Key, node: Node, new_obj: str) -> None:
         """Move the file at ``old_key`` to ``new_obj``; a file open for writing at
@@ -283,13 +285,14 @@ class Namespace:
             if obj not in view.infos:
                 return
             async with limiter:
-                try:
-                    moved = await self.store.rename(bucket, obj, dest)
-                except StoreError as e:
-                    failures.append((obj, e))
-                    return
-            view.remove(obj)
-            view.apply(moved)
+                with view.holding(obj, dest):
+                    try:
+                        moved = await self.store.rename(bucket, obj, dest)
+                    except StoreError as e:
+                        failures.append((obj, e))
+                        return
+                    view.remove(obj)
+                    view.apply(moved)
 
         async with trio.open_nursery() as nursery:
             for obj in view.names_under(old + "/"):

@@ -392,14 +392,17 @@ class OpenFiles:
         store's error); the one place a commit becomes a shown, counted version."""
         if not writer.dirty or writer.unlinked:
             return
-        info = await writer.commit()
-        if info is None:
-            return
-        self.published += 1
-        self._written[ino] = (info.nuid, writer.mtime_ns)
         view = self.views.view(writer.bucket)
-        view.set_pending(writer.name, None)
-        view.apply(info)
+        # the watch's echo of this commit waits for the view, so it is not taken for
+        # another client's change (that would invalidate the kernel's entry)
+        with view.holding(writer.name):
+            info = await writer.commit()
+            if info is None:
+                return
+            self.published += 1
+            self._written[ino] = (info.nuid, writer.mtime_ns)
+            view.set_pending(writer.name, None)
+            view.apply(info)
         self._last_nuid[ino] = info.nuid
         for handle in self._handles.values():
             if handle.ino == ino:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import trio
+import trio.testing
 
 from .errors import BucketNotFound, Sealed, StaleRevision, Unavailable
 from .semantics import check_bucket
@@ -80,6 +81,9 @@ class MemoryStream:
     def __init__(self) -> None:
         self.buckets: dict[str, MemoryBucket] = {}
         self.closed = False
+        #: When true, a meta's watchers have taken it before its publisher hears back, as
+        #: when a server delivers the watch update before the publish's ack.
+        self.echo_before_ack = False
         self._sequence = itertools.count(1)
 
     def close(self) -> None:
@@ -123,6 +127,8 @@ class MemoryStream:
                 send.send_nowait(info)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 b.watchers.remove(send)
+        if self.echo_before_ack and b.watchers:
+            await trio.testing.wait_all_tasks_blocked()
         return info
 
     async def purge_meta(self, bucket: str, name: str, *, before: int) -> None:

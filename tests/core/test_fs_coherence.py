@@ -59,10 +59,21 @@ def test_own_changes_do_not_invalidate(run_fs) -> None:
             seen.append(inv)
 
         fs.invalidator = record
+        store.stream.echo_before_ack = True
         await store.create_bucket(BucketConfig("b"))
         await listdir(fs, "b")
         await write_file(fs, "b/f", b"mine")
         await fs.rename(await resolve(fs, "b"), "f", await resolve(fs, "b"), "g")
+        await settle()
+        assert seen == []
+        b = await resolve(fs, "b")
+        for name in ("a", "c", "e"):
+            await fs.mkdir(b, name, 0o755)
+        await fs.mkdir(await resolve(fs, "b/a"), "x", 0o755)
+        await fs.symlink(b, "l", "nowhere")
+        await fs.mknod(b, "p", 0o10644, 0)
+        await fs.rename(await resolve(fs, "b/a"), "x", await resolve(fs, "b/c"), "y")
+        await fs.rename(await resolve(fs, "b/c"), "y", b, "e")
         await settle()
         assert seen == []
 

@@ -197,3 +197,24 @@ def test_symlinks_in_single_bucket_mount(run_fs) -> None:
         assert (await store.info("only", "out")).metadata["osfs-type"] == "symlink"
 
     run_fs(body, bucket="only")
+
+
+def test_directory_keeps_its_inode_across_rename(run_fs) -> None:
+    async def body(fs, store) -> None:
+        await store.create_bucket(BucketConfig("b"))
+        b = await resolve(fs, "b")
+        for d in ("a", "c"):
+            await fs.mkdir(b, d, 0o755)
+        await fs.mkdir(await resolve(fs, "b/a"), "x", 0o755)
+        await fs.mkdir(await resolve(fs, "b/a"), "full", 0o755)
+        await write_file(fs, "b/a/full/f", b"F")
+        x_ino = await resolve(fs, "b/a/x")
+        full_ino = await resolve(fs, "b/a/full")
+        await fs.rename(await resolve(fs, "b/a"), "x", await resolve(fs, "b/c"), "y")
+        await fs.rename(await resolve(fs, "b/a"), "full", await resolve(fs, "b/c"), "full")
+        await settle()
+        assert await resolve(fs, "b/c/y") == x_ino
+        assert await resolve(fs, "b/c/full") == full_ino
+        assert (await fs.getattr(x_ino)).ino == x_ino
+
+    run_fs(body)

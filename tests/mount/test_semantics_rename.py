@@ -160,3 +160,36 @@ def test_rename_over_a_file_open_for_writing(mnt, nats_url, bucket_name):
     assert _names(nats_url, bucket_name) == ["target"]
     _, chunks = stream_state(nats_url, bucket_name)
     assert sum(chunks.values()) == 4  # only the winner's chunks are left
+
+
+def test_entries_keep_their_inode_numbers(mnt, bucket_name):
+    """A new entry's inode number holds (the watch's echo of this mount's own write is not
+    taken for another client's change), and a directory keeps it across a rename, also
+    onto an empty directory."""
+    b = mnt.path / bucket_name
+    (b / "a").mkdir(parents=True)
+    (b / "c").mkdir()
+
+    def ino(path: str) -> int:
+        return int(sh("stat", "-c", "%i", str(b / path)).stdout.strip())
+
+    for i in range(5):
+        sh("mkdir", str(b / "a" / f"x{i}"), str(b / "c" / f"y{i}"))
+        sh("sh", "-c", f"echo f > {b}/a/f{i}")
+        sh("ln", "-s", "nowhere", str(b / "a" / f"l{i}"))
+        made = {p: ino(f"a/{p}") for p in (f"x{i}", f"f{i}", f"l{i}")}
+        sh("mv", str(b / "a" / f"x{i}"), str(b / "c" / f"w{i}"))
+        assert ino(f"c/w{i}") == made[f"x{i}"]
+        sh("mv", "-T", str(b / "c" / f"w{i}"), str(b / "c" / f"y{i}"))
+        assert ino(f"c/y{i}") == made[f"x{i}"]
+        assert {p: ino(f"a/{p}") for p in (f"f{i}", f"l{i}")} == {p: made[p] for p in (f"f{i}", f"l{i}")}
+
+
+def test_an_unlinked_open_file_has_no_links(mnt, bucket_name):
+    (mnt.path / bucket_name).mkdir()
+    f = mnt.path / bucket_name / "gone"
+    f.write_bytes(b"data")
+    with open(f, "rb") as fh:
+        assert os.fstat(fh.fileno()).st_nlink == 1
+        f.unlink()
+        assert os.fstat(fh.fileno()).st_nlink == 0

@@ -96,3 +96,19 @@ def test_setgid_directory_passes_its_group_on(shared, bucket_name):
     assert (os.stat(b / "team" / "f").st_uid, os.stat(b / "team" / "f").st_gid) == (ALICE, 4200)
     sub = os.stat(b / "team" / "sub")
     assert sub.st_gid == 4200 and sub.st_mode & stat.S_ISGID
+
+
+def test_a_write_by_another_user_clears_setuid_and_setgid(shared, bucket_name):
+    d = shared.path / bucket_name / "priv"
+    d.mkdir(parents=True)
+    for mode in (0o4777, 0o2777, 0o6777):
+        f = d / f"f{mode:o}"
+        f.write_bytes(b"")
+        f.chmod(mode)
+        assert stat.S_IMODE(f.stat().st_mode) == mode
+        res = as_user(BOB, "sh", "-c", f"printf x >> {f}")
+        assert res.returncode == 0, res.stderr
+        assert stat.S_IMODE(f.stat().st_mode) == 0o777, f"{mode:o}"
+        # clearing is all a non-owner may do to the mode
+        res = as_user(BOB, "chmod", "0700", str(f))
+        assert res.returncode != 0 and stat.S_IMODE(f.stat().st_mode) == 0o777
