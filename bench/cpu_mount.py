@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,7 +125,8 @@ def main() -> None:
         try:
             if prepare is not None:
                 prepare()
-            spy = work / f"py-spy-{label.replace(' ', '-')}.txt" if args.py_spy else None
+            slug = re.sub(r"[^a-z]+", "-", label.split(",")[0]).strip("-")
+            spy = work / f"py-spy-{slug}.txt" if args.py_spy else None
             results.append(step(label, cmd, mnt, server, units, items, spy))
         finally:
             osfs("umount", str(mnt))
