@@ -32,7 +32,7 @@ most once per high-level call**: chunk pipelines (upload windows, read-ahead, wh
 gets) run wholly on the asyncio side, and :meth:`Bridge.stream` moves the items of an asyncio
 async iterator to trio in batches (every wake-up drains everything buffered so far) through
 a bounded buffer. A streaming copy crosses about once per MiB written (the upload hand-off)
-and about once per 4 MiB read (``cp`` of 256 MiB out: 28 calls and 28 read-ahead hand-offs;
+and about once per 5 MiB read (``cp`` of 256 MiB out: 20-28 calls and 30 read-ahead hand-offs;
 cached reads are served on the trio thread, and read-ahead is handed to the loop once per
 half window: ``read/fetch.py``).
 
