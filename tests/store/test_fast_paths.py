@@ -142,6 +142,28 @@ def test_sequential_reader_drops_what_it_left_behind(nats_store: StoreRunner) ->
     nats_store(main)
 
 
+def test_a_sequential_reader_asks_for_read_ahead_once_per_half_window(nats_store: StoreRunner) -> None:
+    """Cached reads hand read-ahead to the loop (a wake-up of its thread) only when what was
+    asked before reaches less than half a window ahead: a 32 MiB read of 1 MiB reads with
+    8 MiB of read-ahead asks at most 32 / 4 + 1 times (it asked once per read before)."""
+    b = nats_store.bucket
+    cs = 128 * KiB
+    window = 8 * MiB
+    data = os.urandom(32 * MiB)
+
+    async def main(store: Any) -> None:
+        await store.create_bucket(BucketConfig(b))
+        info = await store.put(b, ObjectMeta("stream"), data, chunk_size=cs)
+        before = store.stats.readahead_handoffs
+        for pos in range(0, len(data), MiB):
+            assert await store.read(info, pos, MiB, readahead=window) == data[pos : pos + MiB]
+        asked = store.stats.readahead_handoffs - before
+        assert asked <= len(data) // (window // 2) + 1
+        assert store.stats.readahead_fetches >= len(data) // cs - window // cs
+
+    nats_store(main)
+
+
 def test_reads_inside_one_batch_are_views_of_it(nats_store: StoreRunner) -> None:
     """Chunks fetched in one batch lie back to back: a read within them is one view, no copy;
     a read across two batches is joined."""

@@ -2,24 +2,39 @@
 
 Calls started here are :class:`osfs.store.bridge.Call` objects (no asyncio on the trio side).
 
-nats-py needs asyncio; pyfuse3 runs on trio. We measured (docs/baselines.md, 2 vCPU, tiny
-direct gets) four ways to cross between them:
+nats-py needs asyncio; pyfuse3 runs on trio. Ways to cross between them, measured with tiny
+direct gets on 2 vCPU (requests/s with 1 and 16 concurrent callers; docs/baselines.md):
 
-=====================================================================  ========  =========
-how                                                                    1 task    16 tasks
-=====================================================================  ========  =========
-asyncio loop in a second thread, trio woken by ``TrioToken.run_sync_soon`` 2,192 req/s  6,532
-trio-asyncio (one thread)                                                 2,065     4,679
-``trio.to_thread.run_sync(future.result)``                                1,563     2,523
-=====================================================================  ========  =========
+=====================================================================  ===========  ========
+how                                                                    1 task       16 tasks
+=====================================================================  ===========  ========
+asyncio loop in a second thread, trio woken by ``TrioToken.run_sync_soon`` 2,378 req/s  8,134
+trio as a guest of asyncio's loop (``start_guest_run``, one thread)       2,638        11,580
+trio-asyncio (one thread)                                                 2,065        4,679
+``trio.to_thread.run_sync(future.result)``                                1,563        2,523
+pure asyncio, no boundary (for reference)                                 4,965        23,812
+=====================================================================  ===========  ========
 
-The first is the fastest and the simplest to reason about, so it is what this module does:
+The first is what this module does. Guest mode costs less per crossing on its own (CPU of
+the process per crossing of an empty coroutine, 1 / 16 concurrent: 48-64 / 13-14 µs with the
+trio event set directly from the task's done-callback, against 66-88 / 34-55 µs here), but
+trio then waits for its own I/O (``/dev/fuse``) in a helper thread, so every time trio goes
+idle (after each FUSE request, around each store call) it hands over to that thread and
+back. Through the mount it measured worse: osfs CPU for ``cp -r`` of 1,000 files of 4 KiB
+2.6-3.4 s against 2.3 s, ``rm -r`` of them 3.5-4.1 s against 2.8-3.2 s, twice the context
+switches of the trio thread, and no change for streams (about one crossing per MiB), while
+the FUSE work and the socket work no longer run on two cores. So the loop keeps its thread.
+
 :meth:`Bridge.run` submits a coroutine with ``asyncio.run_coroutine_threadsafe`` and sleeps
-on a ``trio.Event`` that the future's done-callback sets through ``run_sync_soon``. A crossing
-costs roughly half a millisecond of latency, so callers cross **at most once per high-level
-call**: chunk pipelines (upload windows, read-ahead, whole-object gets) run wholly on the
-asyncio side, and :meth:`Bridge.stream` moves the items of an asyncio async iterator to trio
-in batches (every wake-up drains everything buffered so far) through a bounded buffer.
+on a ``trio.Event`` that the future's done-callback sets through ``run_sync_soon``. A
+crossing costs tens of microseconds of CPU and two thread wake-ups, so callers cross **at
+most once per high-level call**: chunk pipelines (upload windows, read-ahead, whole-object
+gets) run wholly on the asyncio side, and :meth:`Bridge.stream` moves the items of an asyncio
+async iterator to trio in batches (every wake-up drains everything buffered so far) through
+a bounded buffer. A streaming copy crosses about once per MiB written (the upload hand-off)
+and about once per 5 MiB read (``cp`` of 256 MiB out: 20-28 calls and 30 read-ahead hand-offs;
+cached reads are served on the trio thread, and read-ahead is handed to the loop once per
+half window: ``read/fetch.py``).
 
 Our own quick measure (whole-object get of 64 MiB in 128 KiB chunks, on a busy 2-vCPU
 machine): the asyncio side alone ran at 133-182 MB/s, the same get streamed through

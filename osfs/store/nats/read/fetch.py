@@ -29,8 +29,9 @@ read-ahead (or two readers) never fetch a chunk twice. ``read(..., readahead=N)`
 batch fetches of the chunks in the next ``N`` bytes, at most ``READAHEAD_BYTES`` in flight
 for the whole store. The cache and the index LRU are guarded by one lock so the trio
 thread can serve a fully cached range itself (:meth:`ChunkReader.read_cached`): sequential
-readers kept ahead of by read-ahead then do not wait on the loop at all. A sequential
-reader (one that passes a read-ahead hint) drops the chunks it left ``DROP_BEHIND`` bytes
+readers kept ahead of by read-ahead then do not wait on the loop at all, and they hand
+read-ahead to the loop (a wake-up of its thread) once per half window, not once per read.
+A sequential reader (one that passes a read-ahead hint) drops the chunks it left ``DROP_BEHIND`` bytes
 behind: the kernel's page cache has them, and a streaming copy should not push out what
 random readers use, nor grow the process by the size of the cache.
 
@@ -54,7 +55,7 @@ version whose digest does not match is marked bad, its cached chunks are dropped
 ERROR line is logged, and every read of it raises ``Corrupt`` from then on: the read whose
 check completed the hash, any read still assembling its range, and cached reads.
 
-A little over 500 lines: the cache, the in-flight table and the read-ahead budget are one
+Nearly 600 lines: the cache, the in-flight table and the read-ahead budget are one
 state under one lock, shared by every method here.
 """
 
@@ -102,6 +103,8 @@ class ReadStats:
     batch_gets: int = 0
     #: Chunks served from the disk cache.
     disk_hits: int = 0
+    #: Read-ahead asked of the loop by ``read_cached`` (each wakes the loop's thread).
+    readahead_handoffs: int = 0
     #: Versions whose digest was checked by ranged reads and matched / did not match.
     verified: int = 0
     digest_failures: int = 0
@@ -138,6 +141,8 @@ class ChunkReader:
         self._inflight: dict[ChunkKey, asyncio.Future[Chunk]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._ahead_bytes = 0  # read-ahead in flight
+        #: (bucket, nuid) -> the byte offset read-ahead was last asked up to (under ``lock``).
+        self._asked: cachetools.LRUCache = cachetools.LRUCache(maxsize=INDEX_CACHE_ENTRIES)
         self._names: dict[tuple[str, str], str] = {}  # (bucket, name) -> nuid of an index
         self._reread_meta = reread_meta
         self.verifier = DigestVerifier(self.lock)
@@ -205,12 +210,30 @@ class ChunkReader:
             if readahead > 0:
                 self._drop_behind(info, idx, offset)
             if ahead:  # nothing to do when the window's last chunk is here already
-                tail = idx.chunk_at(min(end + readahead, info.size) - 1)
-                ahead = (info.bucket, info.nuid, tail) not in self.cache
+                until = min(end + readahead, info.size)
+                tail = idx.chunk_at(until - 1)
+                ahead = (info.bucket, info.nuid, tail) not in self.cache and self._ask_ahead(info, end, until)
         if ahead:
             with contextlib.suppress(RuntimeError):  # the loop is closed: no read-ahead
                 self.loop.call_soon_threadsafe(self._schedule_readahead, info, idx, last + 1, end + readahead)
         return assemble(idx, parts, first, last, offset, end)
+
+    def _ask_ahead(self, info: ObjectInfo, end: int, until: int) -> bool:
+        """Whether a cached read ending at ``end`` asks the loop for read-ahead up to
+        ``until``; records that it did (caller holds the lock).
+
+        Not while what was asked before still reaches more than half the window past
+        ``end``: a sequential reader then wakes the loop once per half window, handing it
+        runs of half a window to fetch, rather than once per read for one batch each.
+        A reader that went back before what it asked asks again at once.
+        """
+        key = (info.bucket, info.nuid)
+        asked = self._asked.get(key, 0)
+        if end + (until - end) // 2 < asked <= until:
+            return False
+        self._asked[key] = until
+        self.stats.readahead_handoffs += 1
+        return True
 
     # ----- index -----------------------------------------------------------------------
     async def index(self, info: ObjectInfo) -> ChunkIndex:
@@ -523,11 +546,19 @@ class ChunkReader:
         return data
 
     def _schedule_readahead(self, info: ObjectInfo, idx: ChunkIndex, first: int, until: int) -> None:
+        """Start fetching the chunks from ``first`` to offset ``until``. When the store's
+        read-ahead budget cut that short, the next cached read asks again (``_ask_ahead``
+        forgets what was asked); else it is recorded as asked."""
         last = first
         while last < idx.chunks and idx.start(last) < until:
             last += 1
         if last > first:
             self._want(info, idx, range(first, last), ahead=True)
+        with self.lock:
+            if self._ahead_bytes >= READAHEAD_BYTES:
+                self._asked.pop((info.bucket, info.nuid), None)
+            else:
+                self._asked[(info.bucket, info.nuid)] = until
 
     def _drop_behind(self, info: ObjectInfo, idx: ChunkIndex, offset: int) -> None:
         """Evict the chunks a sequential reader left more than ``DROP_BEHIND`` behind.
