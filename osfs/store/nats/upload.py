@@ -10,6 +10,27 @@ the version it replaced (unless that was deleted or a link). Any failure before 
 stored, and ``abort``, purge the new chunk subject, so the previous version stays intact and
 no orphan chunks remain.
 
+Resume. An acknowledged chunk is stored on the server; the upload keeps only the bytes of
+the unacknowledged ones (the window: at most ``ACK_WINDOW`` chunks, plus the partial last
+chunk), and the stream sequence of each stored chunk. When a publish fails for want of the
+server (no ack within the request timeout, a lost connection, no stream answering during a
+restart), the upload resumes on the same nuid: it reads the last message of its chunk
+subject, whose ``Nats-Msg-Id`` header (``<nuid>.<chunk index>``, set on every chunk) says
+how many chunks are stored, drops those from the window and publishes the rest again, in
+order. A chunk that lands twice anyway (a publish buffered by the client across the
+reconnect, sent before the republish) is dropped by the server's duplicate detection on
+the same ``Nats-Msg-Id`` (the stream's duplicate window, two minutes by default); and after
+any resume ``commit`` checks that the subject holds exactly ``chunks`` messages before the
+meta goes out, so the object's size, chunk count and digest always describe what a reader
+finds. Resuming gives up after ``RESUME_ATTEMPTS`` tries (pauses doubling from
+``RESUME_PAUSE``, each try bounded by the request timeout): the upload is then failed and
+can only be aborted. Errors that are the server's answer (no space, too large, sealed) are
+never retried.
+
+Read back. :meth:`UploadPipe.read_back` returns any range of what was written so far:
+stored chunks are fetched by stream sequence (Direct Get), the others come from the
+window and the partial chunk. The mount reads an open file through it while it streams.
+
 The meta is published on condition (``Nats-Expected-Last-Subject-Sequence``) that its subject
 is still at the revision of the meta read just before, so the version whose chunks are purged
 is exactly the one the meta replaced. When another writer published in between, the server
@@ -17,7 +38,8 @@ refuses (``StaleRevision``), the previous meta is read again and the publish ret
 ``PUBLISH_ATTEMPTS`` times, with a short random pause): of concurrent commits of one name the
 last one wins, and every replaced version's chunks are purged. That commit is
 :meth:`osfs.store.semantics.Semantics.commit`, the same conditional publish as renames,
-deletes and metadata updates.
+deletes and metadata updates. The meta committed is the one given to ``commit`` (a rename
+or a metadata change made while the content streamed), else the one the upload began with.
 
 If the meta publish itself fails without an answer (timeout, lost connection), the meta is
 re-read: a meta with our nuid means the put did commit; an unreadable state leaves the new
@@ -29,14 +51,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from ..errors import StoreError, TooLarge, Unavailable
+from ..errors import Corrupt, StoreError, TooLarge, Unavailable
 from ..semantics import Semantics
 from ..types import ObjectInfo, ObjectMeta
 from . import wire
-from .conn import Conn
+from .conn import Conn, RawMsg
 from .digest import Sha256Pipe
 from .meta import new_nuid, purge_subject
 
@@ -44,6 +66,24 @@ log = logging.getLogger(__name__)
 
 #: Chunks published and not yet acknowledged, per upload.
 ACK_WINDOW = 16
+#: The header naming each chunk ``<nuid>.<index>`` (duplicate detection and resume).
+MSG_ID = "Nats-Msg-Id"
+#: Tries to resume a stream after a publish failed for want of the server.
+RESUME_ATTEMPTS = 8
+#: Pause before the first resume try, in seconds; doubled for each next one, up to
+#: ``RESUME_PAUSE_MAX``.
+RESUME_PAUSE = 0.1
+RESUME_PAUSE_MAX = 2.0
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A chunk published and not yet acknowledged: its index, bytes and ack future (None
+    while it waits to be published again)."""
+
+    index: int
+    data: bytes | memoryview
+    fut: asyncio.Future[dict] | None = None
 
 
 class UploadPipe:
@@ -73,36 +113,188 @@ class UploadPipe:
         self._sha = Sha256Pipe()
         self.size = 0
         self.chunks = 0
-        self._window: collections.deque[asyncio.Future[dict]] = collections.deque()
+        #: Chunks not yet acknowledged, in order (their bytes are kept for a resume).
+        self._window: collections.deque[_Sent] = collections.deque()
+        #: Stream sequence of every stored chunk, by index (0: stored, sequence not known).
+        self._seqs: list[int] = []
+        #: A publish failed for want of the server: the window must be published again.
+        self._broken = False
+        #: How many times the stream was resumed.
+        self.resumes = 0
         self._error: BaseException | None = None
         self._finished = False
 
     # ----- chunks ------------------------------------------------------------------------
     def _harvest(self) -> None:
-        while self._window and self._window[0].done():
-            fut = self._window.popleft()
-            if fut.cancelled():
-                self._error = self._error or Unavailable("chunk publish cancelled")
-            elif fut.exception() is not None and self._error is None:
-                self._error = fut.exception()
+        """Move the acknowledged chunks at the head of the window to ``_seqs``; note a
+        failure (``_broken`` when the server was missing, else ``_error``)."""
+        while self._window and self._window[0].fut is not None and self._window[0].fut.done():
+            fut = self._window[0].fut
+            exc = Unavailable("chunk publish cancelled") if fut.cancelled() else fut.exception()
+            if exc is not None:
+                if isinstance(exc, Unavailable):
+                    self._broken = True
+                elif self._error is None:
+                    self._error = exc
+                return
+            self._window.popleft()
+            self._seqs.append(int(fut.result().get("seq", 0)))
+
+    async def _send(self, sent: _Sent) -> None:
+        try:
+            sent.fut = await self._conn.publish_pipelined(
+                self._subject, sent.data, {MSG_ID: f"{self.nuid}.{sent.index}"}
+            )
+        except Unavailable:
+            self._broken = True
+
+    async def _settle(self, limit: int) -> None:
+        """Wait until at most ``limit`` chunks are unacknowledged, resuming the stream when
+        the server went missing; raise the upload's error."""
+        while True:
+            self._harvest()
+            if self._error is not None:
+                raise self._error
+            if self._broken:
+                await self._resume()
+            elif len(self._window) > limit:
+                await self._wait_oldest()
+            else:
+                return
 
     async def _wait_oldest(self) -> None:
-        """Wait for the oldest ack in flight; ``Unavailable`` if none came in time."""
-        done, _ = await asyncio.wait([self._window[0]], timeout=self._conn.timeout)
+        """Wait for the oldest ack in flight; the stream is broken if none came in time."""
+        fut = self._window[0].fut
+        assert fut is not None
+        done, _ = await asyncio.wait([fut], timeout=self._conn.timeout)
         if not done:
-            self._error = self._error or Unavailable(
-                f"{self._bucket}/{self._meta.name}: no ack for a chunk in {self._conn.timeout:g}s"
-            )
-        self._harvest()
+            log.info("%s/%s: no ack for a chunk in %gs", self._bucket, self._meta.name, self._conn.timeout)
+            self._broken = True
 
     async def _publish(self, chunk: bytes | memoryview) -> None:
-        self._harvest()
-        while len(self._window) >= ACK_WINDOW and self._error is None:
-            await self._wait_oldest()
-        if self._error is not None:
-            raise self._error
-        self._window.append(await self._conn.publish_pipelined(self._subject, chunk))
+        await self._settle(ACK_WINDOW - 1)
+        sent = _Sent(self.chunks, chunk)
         self.chunks += 1
+        self._window.append(sent)
+        await self._send(sent)
+
+    def _forget_acks(self) -> None:
+        """Stop waiting for the acks of the window (a resume publishes it again)."""
+        for sent in self._window:
+            fut, sent.fut = sent.fut, None
+            if fut is not None and not fut.done():
+                fut.cancel()
+            elif fut is not None and not fut.cancelled():
+                fut.exception()  # retrieved: superseded by the republish
+
+    async def _resume(self) -> None:
+        """Publish again, on the same nuid, the chunks the server has not stored; see the
+        module docstring. Raises (and keeps) ``Unavailable`` once the tries run out."""
+        failure: StoreError | None = None
+        for attempt in range(RESUME_ATTEMPTS):
+            await asyncio.sleep(min(RESUME_PAUSE * 2**attempt, RESUME_PAUSE_MAX))
+            self._harvest()
+            if self._error is not None:
+                raise self._error
+            try:
+                last = await self._conn.last_msg(self._stream, self._subject)
+                stored = 0 if last is None else self._index_of(last) + 1
+                if stored < len(self._seqs) or stored > self.chunks:
+                    raise Corrupt(
+                        f"{self._bucket}/{self._meta.name}: {stored} chunks stored, "
+                        f"{len(self._seqs)} acknowledged of {self.chunks}"
+                    )
+                self._forget_acks()
+                while self._window and self._window[0].index < stored:
+                    sent = self._window.popleft()
+                    self._seqs.append(last.seq if last is not None and sent.index == stored - 1 else 0)
+                self._broken = False
+                for sent in self._window:
+                    await self._send(sent)
+                    if self._broken:
+                        raise Unavailable("publish failed while resuming")
+            except Unavailable as exc:
+                failure = exc
+                self._broken = True
+                continue
+            except StoreError as exc:
+                self._error = exc
+                raise
+            self.resumes += 1
+            log.info(
+                "%s/%s: stream resumed at chunk %d of %d",
+                self._bucket,
+                self._meta.name,
+                stored,
+                self.chunks,
+            )
+            return
+        self._error = Unavailable(
+            f"{self._bucket}/{self._meta.name}: stream not resumed after {RESUME_ATTEMPTS} tries: {failure}"
+        )
+        raise self._error
+
+    def _index_of(self, msg: RawMsg) -> int:
+        """The chunk index a stored chunk of this upload carries in its ``Nats-Msg-Id``."""
+        nuid, _, index = (msg.headers or {}).get(MSG_ID, "").rpartition(".")
+        if nuid != self.nuid or not index.isdigit():
+            raise Corrupt(f"{self._bucket}/{self._meta.name}: chunk at {msg.seq} has no index of this upload")
+        return int(index)
+
+    async def _verify_count(self) -> None:
+        """After a resume: the chunk subject must hold exactly the chunks published."""
+        reply = await self._conn.api("STREAM.INFO." + self._stream, {"subjects_filter": self._subject})
+        stored = int(((reply.get("state") or {}).get("subjects") or {}).get(self._subject, 0))
+        if stored != self.chunks:
+            raise Corrupt(
+                f"{self._bucket}/{self._meta.name}: {stored} chunks stored, {self.chunks} published"
+            )
+
+    # ----- reading back -------------------------------------------------------------------
+    async def read_back(self, offset: int, length: int) -> bytes:
+        """Bytes ``[offset, offset+length)`` of what was written so far (short at its end)."""
+        end = min(offset + length, self.size)
+        if offset >= end:
+            return b""
+        self._harvest()
+        cs = self._chunk_size
+        stored = len(self._seqs)
+        held = {sent.index: sent.data for sent in self._window}
+        partial = bytes(self._buf)
+        out = bytearray()
+        for index in range(offset // cs, (end - 1) // cs + 1):
+            if index < stored:
+                data: bytes | memoryview = await self._stored_chunk(index)
+            elif index in held:
+                data = held[index]
+            else:
+                data = partial
+            lo = max(offset, index * cs) - index * cs
+            out += memoryview(data)[lo : min(end, (index + 1) * cs) - index * cs]
+        return bytes(out)
+
+    async def _stored_chunk(self, index: int) -> bytes | memoryview:
+        """Chunk ``index`` (stored) from the server, by its sequence; one whose sequence is
+        not known (its ack was lost) is found by walking the subject from a known one."""
+        if self._seqs[index]:
+            msg = await self._conn.direct_get(self._stream, {"seq": self._seqs[index]})
+            if msg is None or msg.subject != self._subject:
+                raise Corrupt(f"{self._bucket}/{self._meta.name}: chunk {index} missing")
+            return msg.data
+        known = max((i for i in range(index) if self._seqs[i]), default=-1)
+        seq = self._seqs[known] + 1 if known >= 0 else 1
+        while True:
+            msg = await self._conn.direct_get(self._stream, {"seq": seq, "next_by_subj": self._subject})
+            if msg is None:
+                raise Corrupt(f"{self._bucket}/{self._meta.name}: chunk {index} missing")
+            at = self._index_of(msg)
+            if at < len(self._seqs):
+                self._seqs[at] = msg.seq
+            if at == index:
+                return msg.data
+            if at > index:
+                raise Corrupt(f"{self._bucket}/{self._meta.name}: chunk {index} missing")
+            seq = msg.seq + 1
 
     @property
     def bucket(self) -> str:
@@ -156,15 +348,9 @@ class UploadPipe:
         if pos < n:
             self._buf += view[pos:]
 
-    async def _drain(self) -> None:
-        while self._window and self._error is None:
-            await self._wait_oldest()
-        if self._error is not None:
-            raise self._error
-
     # ----- commit and abort -------------------------------------------------------------------
-    async def finish(self, blocks: list[bytes]) -> ObjectInfo:
-        """``write_blocks(blocks)`` then ``commit()``, in one bridge crossing; a failed
+    async def finish(self, blocks: list[bytes], meta: ObjectMeta | None = None) -> ObjectInfo:
+        """``write_blocks(blocks)`` then ``commit(meta)``, in one bridge crossing; a failed
         write aborts the upload."""
         if blocks:
             try:
@@ -172,17 +358,24 @@ class UploadPipe:
             except BaseException:
                 await self.abort()
                 raise
-        return await self.commit()
+        return await self.commit(meta)
 
-    async def commit(self) -> ObjectInfo:
+    async def commit(self, meta: ObjectMeta | None = None) -> ObjectInfo:
+        """Publish the last chunk, wait for every ack, commit ``meta`` (default: the meta
+        the upload began with)."""
         if self._finished:
             raise StoreError("upload already finished")
         try:
+            if meta is not None:
+                wire.meta_subject(self._bucket, meta.name)  # ``BadName`` before any publish
+                self._meta = meta
             if self._buf:
                 chunk = bytes(self._buf)
                 self._buf.clear()
                 await self._publish(chunk)
-            await self._drain()
+            await self._settle(0)
+            if self.resumes:
+                await self._verify_count()
             digest = await self._sha.digest()
         except BaseException:
             await self.abort()
@@ -245,9 +438,10 @@ class UploadPipe:
             return
         self._finished = True
         self._buf.clear()
-        if self._window:
-            await asyncio.wait(list(self._window), timeout=self._conn.timeout)
-            for fut in self._window:
+        pending = [sent.fut for sent in self._window if sent.fut is not None]
+        if pending:
+            await asyncio.wait(pending, timeout=self._conn.timeout)
+            for fut in pending:
                 if not fut.done():
                     fut.cancel()
                 elif not fut.cancelled():
