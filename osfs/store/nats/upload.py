@@ -178,6 +178,10 @@ class UploadPipe:
         self._window.append(sent)
         await self._send(sent)
 
+    async def _drain(self) -> None:
+        """Wait until every chunk published is acknowledged (resuming as needed)."""
+        await self._settle(0)
+
     def _forget_acks(self) -> None:
         """Stop waiting for the acks of the window (a resume publishes it again)."""
         for sent in self._window:
@@ -373,7 +377,7 @@ class UploadPipe:
                 chunk = bytes(self._buf)
                 self._buf.clear()
                 await self._publish(chunk)
-            await self._settle(0)
+            await self._drain()
             if self.resumes:
                 await self._verify_count()
             digest = await self._sha.digest()
