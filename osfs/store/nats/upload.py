@@ -22,10 +22,11 @@ reconnect, sent before the republish) is dropped by the server's duplicate detec
 the same ``Nats-Msg-Id`` (the stream's duplicate window, two minutes by default); and after
 any resume ``commit`` checks that the subject holds exactly ``chunks`` messages before the
 meta goes out, so the object's size, chunk count and digest always describe what a reader
-finds. Resuming gives up after ``RESUME_ATTEMPTS`` tries (pauses doubling from
-``RESUME_PAUSE``, each try bounded by the request timeout): the upload is then failed and
-can only be aborted. Errors that are the server's answer (no space, too large, sealed) are
-never retried.
+finds. Resuming gives up after ``RESUME_ATTEMPTS`` tries in a row with no chunk
+acknowledged in between (pauses doubling from ``RESUME_PAUSE``, each try and each wait for
+an ack bounded by the request timeout): the upload is then failed and can only be
+aborted. Errors that are the server's answer (no space, too large, sealed) are never
+retried.
 
 Read back. :meth:`UploadPipe.read_back` returns any range of what was written so far:
 stored chunks are fetched by stream sequence (Direct Get), the others come from the
@@ -121,6 +122,8 @@ class UploadPipe:
         self._broken = False
         #: How many times the stream was resumed.
         self.resumes = 0
+        #: Resume tries since a chunk was last acknowledged (bounded by ``RESUME_ATTEMPTS``).
+        self._fruitless = 0
         self._error: BaseException | None = None
         self._finished = False
 
@@ -139,6 +142,7 @@ class UploadPipe:
                 return
             self._window.popleft()
             self._seqs.append(int(fut.result().get("seq", 0)))
+            self._fruitless = 0
 
     async def _send(self, sent: _Sent) -> None:
         try:
@@ -195,8 +199,9 @@ class UploadPipe:
         """Publish again, on the same nuid, the chunks the server has not stored; see the
         module docstring. Raises (and keeps) ``Unavailable`` once the tries run out."""
         failure: StoreError | None = None
-        for attempt in range(RESUME_ATTEMPTS):
-            await asyncio.sleep(min(RESUME_PAUSE * 2**attempt, RESUME_PAUSE_MAX))
+        while self._fruitless < RESUME_ATTEMPTS:
+            await asyncio.sleep(min(RESUME_PAUSE * 2**self._fruitless, RESUME_PAUSE_MAX))
+            self._fruitless += 1
             self._harvest()
             if self._error is not None:
                 raise self._error
