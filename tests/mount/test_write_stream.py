@@ -95,7 +95,9 @@ def test_a_file_eight_times_the_spool_is_written(mount_factory, nats_url, bucket
     assert _peer_sha(nats_url, bucket_name, "big.bin") == (sha.hexdigest(), 512 * MIB)
 
 
-def test_a_failed_write_publishes_nothing_and_leaves_no_chunks(mount_factory, nats_url, bucket_name, small_tmpfs):
+def test_a_failed_write_publishes_nothing_and_leaves_no_chunks(
+    mount_factory, nats_url, bucket_name, small_tmpfs
+):
     m = mount_factory("--spool-dir", str(small_tmpfs(4)))
     b = m.path / bucket_name
     os.mkdir(b)

@@ -14,18 +14,22 @@ Resume. An acknowledged chunk is stored on the server; the upload keeps only the
 the unacknowledged ones (the window: at most ``ACK_WINDOW`` chunks, plus the partial last
 chunk), and the stream sequence of each stored chunk. When a publish fails for want of the
 server (no ack within the request timeout, a lost connection, no stream answering during a
-restart), the upload resumes on the same nuid: it reads the last message of its chunk
-subject, whose ``Nats-Msg-Id`` header (``<nuid>.<chunk index>``, set on every chunk) says
-how many chunks are stored, drops those from the window and publishes the rest again, in
-order. A chunk that lands twice anyway (a publish buffered by the client across the
-reconnect, sent before the republish) is dropped by the server's duplicate detection on
-the same ``Nats-Msg-Id`` (the stream's duplicate window, two minutes by default); and after
-any resume ``commit`` checks that the subject holds exactly ``chunks`` messages before the
-meta goes out, so the object's size, chunk count and digest always describe what a reader
-finds. Resuming gives up after ``RESUME_ATTEMPTS`` tries in a row with no chunk
-acknowledged in between (pauses doubling from ``RESUME_PAUSE``, each try and each wait for
-an ack bounded by the request timeout): the upload is then failed and can only be
-aborted. Errors that are the server's answer (no space, too large, sealed) are never
+restart), the upload resumes on the same nuid: it walks the messages of its chunk subject
+past the last acknowledged one (Direct Get ``next_by_subj``); the ``Nats-Msg-Id`` header of
+each (``<nuid>.<chunk index>``, set on every chunk) says which chunk it is. Those that
+continue the object in order are kept and dropped from the window; any stored out of order
+(after a chunk the server refused, e.g. while the stream was still loading after a restart)
+are deleted, and the message ids move to a new generation (``<nuid>.<index>.<generation>``)
+so that their republish is not taken for a duplicate. The rest of the window is then
+published again, in order. A chunk that lands twice anyway (a publish buffered by the client
+across the reconnect, sent before the republish) is dropped by the server's duplicate
+detection on the same ``Nats-Msg-Id`` (the stream's duplicate window, two minutes by
+default); and after any resume ``commit`` checks that the subject holds exactly ``chunks``
+messages before the meta goes out, so the object's size, chunk count and digest always
+describe what a reader finds. Resuming gives up after ``RESUME_ATTEMPTS`` tries in a row
+with no chunk acknowledged in between (pauses doubling from ``RESUME_PAUSE``, each try and
+each wait for an ack bounded by the request timeout): the upload is then failed and can only
+be aborted. Errors that are the server's answer (no space, too large, sealed) are never
 retried.
 
 Read back. :meth:`UploadPipe.read_back` returns any range of what was written so far:
@@ -120,6 +124,9 @@ class UploadPipe:
         self._seqs: list[int] = []
         #: A publish failed for want of the server: the window must be published again.
         self._broken = False
+        #: Bumped when a resume deleted misplaced chunks: the message ids of the chunks
+        #: published again must differ from theirs (``<nuid>.<index>.<generation>``).
+        self._generation = 0
         #: How many times the stream was resumed.
         self.resumes = 0
         #: Resume tries since a chunk was last acknowledged (bounded by ``RESUME_ATTEMPTS``).
@@ -147,7 +154,7 @@ class UploadPipe:
     async def _send(self, sent: _Sent) -> None:
         try:
             sent.fut = await self._conn.publish_pipelined(
-                self._subject, sent.data, {MSG_ID: f"{self.nuid}.{sent.index}"}
+                self._subject, sent.data, {MSG_ID: self._msg_id(sent.index)}
             )
         except Unavailable:
             self._broken = True
@@ -206,17 +213,10 @@ class UploadPipe:
             if self._error is not None:
                 raise self._error
             try:
-                last = await self._conn.last_msg(self._stream, self._subject)
-                stored = 0 if last is None else self._index_of(last) + 1
-                if stored < len(self._seqs) or stored > self.chunks:
-                    raise Corrupt(
-                        f"{self._bucket}/{self._meta.name}: {stored} chunks stored, "
-                        f"{len(self._seqs)} acknowledged of {self.chunks}"
-                    )
                 self._forget_acks()
+                stored = await self._keep_stored_prefix()
                 while self._window and self._window[0].index < stored:
-                    sent = self._window.popleft()
-                    self._seqs.append(last.seq if last is not None and sent.index == stored - 1 else 0)
+                    self._window.popleft()
                 self._broken = False
                 for sent in self._window:
                     await self._send(sent)
@@ -243,9 +243,36 @@ class UploadPipe:
         )
         raise self._error
 
+    async def _keep_stored_prefix(self) -> int:
+        """Walk the chunks stored past the acknowledged ones: keep those that continue the
+        object in order (their sequences go to ``_seqs``), delete the rest (a chunk stored
+        after one that was refused, e.g. while the stream was still loading after a
+        restart) and move to the next generation of message ids, so that their republish
+        is not taken for a duplicate. Returns how many chunks are stored in order."""
+        seq = self._seqs[-1] + 1 if self._seqs and self._seqs[-1] else 1
+        misplaced: list[int] = []
+        while True:
+            msg = await self._conn.direct_get(self._stream, {"seq": seq, "next_by_subj": self._subject})
+            if msg is None:
+                break
+            if not misplaced and self._index_of(msg) == len(self._seqs) and len(self._seqs) < self.chunks:
+                self._seqs.append(msg.seq)
+            else:
+                misplaced.append(msg.seq)
+            seq = msg.seq + 1
+        for at in misplaced:
+            await self._conn.api("STREAM.MSG.DELETE." + self._stream, {"seq": at, "no_erase": True})
+        if misplaced:
+            log.info("%s/%s: %d misplaced chunks deleted", self._bucket, self._meta.name, len(misplaced))
+            self._generation += 1
+        return len(self._seqs)
+
+    def _msg_id(self, index: int) -> str:
+        return f"{self.nuid}.{index}" if not self._generation else f"{self.nuid}.{index}.{self._generation}"
+
     def _index_of(self, msg: RawMsg) -> int:
         """The chunk index a stored chunk of this upload carries in its ``Nats-Msg-Id``."""
-        nuid, _, index = (msg.headers or {}).get(MSG_ID, "").rpartition(".")
+        nuid, index, *_ = [*(msg.headers or {}).get(MSG_ID, "").split("."), "", ""]
         if nuid != self.nuid or not index.isdigit():
             raise Corrupt(f"{self._bucket}/{self._meta.name}: chunk at {msg.seq} has no index of this upload")
         return int(index)
