@@ -83,8 +83,15 @@ def _plain_headers(headers: dict[str, str]) -> bool:
     """Whether ``headers`` can go out as given (ASCII tokens, no line breaks or colons in
     keys); others take nats-py's own path, which checks and cleans them."""
     return all(
-        k.isascii() and k.isprintable() and ":" not in k and " " not in k and k
-        and v.isascii() and v.isprintable() and "\r" not in v and "\n" not in v
+        k.isascii()
+        and k.isprintable()
+        and ":" not in k
+        and " " not in k
+        and k
+        and v.isascii()
+        and v.isprintable()
+        and "\r" not in v
+        and "\n" not in v
         for k, v in headers.items()
     )
 
