@@ -1,25 +1,41 @@
 """The write path of one file: streaming upload while sequential, spool file otherwise.
 
-A :class:`Writer` holds the new content of one file while it is open for writing. Every
-byte written goes to a :class:`Spool` (memory up to ``MEMORY_SPOOL`` bytes, then an unnamed
-local file in ``FsOptions.spool_dir`` that vanishes on close, even after a crash), so the
-file can always be read back, written at any offset and uploaded again. While the file is
-written strictly sequentially from 0 (a new or truncated file), the same bytes also stream
-into a store :class:`~osfs.store.base.Upload` as they arrive, so :meth:`Writer.commit`
-only publishes the meta. The first write that is not an append at the end (a seek back, a
-truncate, a write after a commit, or a file that started from existing content) aborts
-the stream; the whole spool is then uploaded by ``commit``. So does a change of ``meta``
-(rename, chmod, xattr) made while streaming.
+A :class:`Writer` holds the new content of one file while it is open for writing, in one
+of three places:
 
-Errors: ``TooLarge`` from the stream is raised by ``write`` (EFBIG right away); any other
-stream failure drops back to the spool, so ``commit`` retries the whole upload. ``commit``
-raises the store error when the upload fails; the previous version stays visible. A
-refusal (``NoSpace``, ``TooLarge``, ``Sealed``, ``BadName``) is kept in ``refused`` until
-the content changes, so the last ``release`` does not upload the same content again.
+* **streaming**: while the file is written strictly sequentially from 0 (a new or
+  truncated file), the bytes go only into a store :class:`~osfs.store.base.Upload`, which
+  holds in memory just the chunks the server has not acknowledged (the upload's window,
+  at most ``ACK_WINDOW`` chunks plus the partial last one; the NATS store also holds up to
+  ``2 * HAND_OFF`` bytes of writes being handed over): no local disk, whatever the file's
+  size. Reads are served by the upload (stored chunks from the server, the rest from
+  memory). A failed publish is resumed by the upload itself; :meth:`Writer.commit` then
+  only publishes the meta, with the writer's final meta (a rename, ``chmod`` or xattr
+  change made while streaming is published with the content).
+* **spooled**: a :class:`Spool` (memory up to ``MEMORY_SPOOL`` bytes, then an unnamed
+  local file in ``FsOptions.spool_dir`` that vanishes on close, even after a crash), which
+  can be read and written at any offset and is uploaded whole by ``commit``. A writer
+  moves there when it must: a write not at the end, a truncate other than to 0, a file
+  that started from existing content, a write after a streamed commit. What was streamed
+  so far is read back from the upload into the spool, then the stream is aborted (its
+  chunks purged).
+* **committed**: after a streamed commit nothing is held; reads go to the committed
+  version, and a later change spools it first.
+
+No torn versions: a failure that loses the content (a write or truncate the spool refuses,
+``TooLarge`` past the bucket's max object size, an upload error, a streamed commit that
+failed, a spool that cannot be filled) makes the writer ``failed``: its stream is aborted
+and its spool dropped, and every later write, read and commit raises the same error, so
+``close``/``fsync`` return it and nothing is published (the previous version stays). A
+truncate to 0 starts afresh (a new stream) and clears it. A refusal of a spooled commit
+(``NoSpace``, ``TooLarge``, ``Sealed``, ``BadName``) is kept in ``refused`` until the
+content changes, so the last ``release`` does not upload the same content again.
 
 Disk I/O runs in worker threads (``trio.to_thread``) with ``pread``/``pwrite`` (no shared
-file position); writes, truncates and commits of one writer are serialised by a lock. Small
-files never touch the disk, so creating many small files costs no thread hops.
+file position); writes, truncates and commits of one writer are serialised by a lock.
+Small files never touch the disk, so creating many small files costs no thread hops. The
+module holds the spool and the writer together (over 500 lines) because the writer's
+move from stream to spool is the spool's only producer of large content.
 """
 
 from __future__ import annotations
