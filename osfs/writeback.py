@@ -384,7 +384,11 @@ class Writer:
             if size == 0:
                 await self._drop_content()
                 self.failed = None
-                await self._restart()
+                try:
+                    await self._restart()
+                except StoreError as e:
+                    self.failed = e
+                    raise
             else:
                 if self.failed is not None:
                     raise self.failed
