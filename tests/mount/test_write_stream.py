@@ -142,3 +142,23 @@ def test_an_open_file_reads_back_what_it_was_written(mount_factory, bucket_name)
     finally:
         os.close(fd)
     assert (b / "growing.bin").read_bytes() == written + b"more"
+
+
+def test_a_seek_back_spools_what_was_streamed(mount_factory, nats_url, bucket_name):
+    m = mount_factory()
+    b = m.path / bucket_name
+    os.mkdir(b)
+    content = bytearray(b"".join(_block(i) for i in range(8)))
+    fd = os.open(b / "f.bin", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, bytes(content))
+        os.pwrite(fd, b"patched", 3 * MIB - 2)  # the writer moves to the spool here
+        content[3 * MIB - 2 : 3 * MIB + 5] = b"patched"
+        os.write(fd, b"end")
+        content += b"end"
+        assert os.pread(fd, 20, 3 * MIB - 10) == bytes(content[3 * MIB - 10 : 3 * MIB + 10])
+    finally:
+        os.close(fd)
+    want = hashlib.sha256(content).hexdigest()
+    assert _file_sha(b / "f.bin") == want
+    assert _peer_sha(nats_url, bucket_name, "f.bin") == (want, len(content))

@@ -74,7 +74,7 @@ ACK_WINDOW = 16
 #: The header naming each chunk ``<nuid>.<index>`` (duplicate detection and resume).
 MSG_ID = "Nats-Msg-Id"
 #: Tries to resume a stream after a publish failed for want of the server.
-RESUME_ATTEMPTS = 8
+RESUME_ATTEMPTS = 5
 #: Pause before the first resume try, in seconds; doubled for each next one, up to
 #: ``RESUME_PAUSE_MAX``.
 RESUME_PAUSE = 0.1
@@ -297,10 +297,12 @@ class UploadPipe:
         stored = len(self._seqs)
         held = {sent.index: sent.data for sent in self._window}
         partial = bytes(self._buf)
+        first, last = offset // cs, (end - 1) // cs
+        fetched = await self._stored_chunks(first, min(last, stored - 1)) if first < stored else {}
         out = bytearray()
-        for index in range(offset // cs, (end - 1) // cs + 1):
+        for index in range(first, last + 1):
             if index < stored:
-                data: bytes | memoryview = await self._stored_chunk(index)
+                data: bytes | memoryview = fetched.get(index) or await self._stored_chunk(index)
             elif index in held:
                 data = held[index]
             else:
@@ -308,6 +310,25 @@ class UploadPipe:
             lo = max(offset, index * cs) - index * cs
             out += memoryview(data)[lo : min(end, (index + 1) * cs) - index * cs]
         return bytes(out)
+
+    async def _stored_chunks(self, first: int, last: int) -> dict[int, bytes | memoryview]:
+        """Stored chunks ``first..last`` by index, in one batch Direct Get from the first's
+        sequence (the chunk subject holds them in order); those the batch did not bring
+        are left out (the caller fetches them one by one)."""
+        if not self._seqs[first]:
+            return {}
+        fut = await self._conn.batch_get(self._stream, self._subject, self._seqs[first], last - first + 1)
+        try:
+            msgs = await asyncio.wait_for(fut, self._conn.timeout)
+        except TimeoutError:
+            raise Unavailable(f"{self._bucket}/{self._meta.name}: no answer to a read back") from None
+        out: dict[int, bytes | memoryview] = {}
+        for msg in msgs:
+            if msg.subject == self._subject:
+                index = self._index_of(msg)
+                if first <= index <= last and self._seqs[index] == msg.seq:
+                    out[index] = msg.data
+        return out
 
     async def _stored_chunk(self, index: int) -> bytes | memoryview:
         """Chunk ``index`` (stored) from the server, by its sequence; one whose sequence is
