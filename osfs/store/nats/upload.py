@@ -49,6 +49,9 @@ or a metadata change made while the content streamed), else the one the upload b
 If the meta publish itself fails without an answer (timeout, lost connection), the meta is
 re-read: a meta with our nuid means the put did commit; an unreadable state leaves the new
 chunks alone rather than risk purging data a committed meta points at.
+
+The module is a little over 500 lines because publishing, resuming and reading back all
+work on one state (the window of unacknowledged chunks and the stored chunks' sequences).
 """
 
 from __future__ import annotations
