@@ -1,30 +1,47 @@
 """The write path of one file: streaming upload while sequential, spool file otherwise.
 
-A :class:`Writer` holds the new content of one file while it is open for writing. Every
-byte written goes to a :class:`Spool` (memory up to ``MEMORY_SPOOL`` bytes, then an unnamed
-local file in ``FsOptions.spool_dir`` that vanishes on close, even after a crash), so the
-file can always be read back, written at any offset and uploaded again. While the file is
-written strictly sequentially from 0 (a new or truncated file), the same bytes also stream
-into a store :class:`~osfs.store.base.Upload` as they arrive, so :meth:`Writer.commit`
-only publishes the meta. The first write that is not an append at the end (a seek back, a
-truncate, a write after a commit, or a file that started from existing content) aborts
-the stream; the whole spool is then uploaded by ``commit``. So does a change of ``meta``
-(rename, chmod, xattr) made while streaming.
+A :class:`Writer` holds the new content of one file while it is open for writing, in one
+of three places:
 
-Errors: ``TooLarge`` from the stream is raised by ``write`` (EFBIG right away); any other
-stream failure drops back to the spool, so ``commit`` retries the whole upload. ``commit``
-raises the store error when the upload fails; the previous version stays visible. A
-refusal (``NoSpace``, ``TooLarge``, ``Sealed``, ``BadName``) is kept in ``refused`` until
-the content changes, so the last ``release`` does not upload the same content again.
+* **streaming**: while the file is written strictly sequentially from 0 (a new or
+  truncated file), the bytes go only into a store :class:`~osfs.store.base.Upload`, which
+  holds in memory just the chunks the server has not acknowledged (the upload's window,
+  at most ``ACK_WINDOW`` chunks plus the partial last one; the NATS store also holds up to
+  ``2 * HAND_OFF`` bytes of writes being handed over): no local disk, whatever the file's
+  size. Reads are served by the upload (stored chunks from the server, the rest from
+  memory). A failed publish is resumed by the upload itself; :meth:`Writer.commit` then
+  only publishes the meta, with the writer's final meta (a rename, ``chmod`` or xattr
+  change made while streaming is published with the content).
+* **spooled**: a :class:`Spool` (memory up to ``MEMORY_SPOOL`` bytes, then an unnamed
+  local file in ``FsOptions.spool_dir`` that vanishes on close, even after a crash), which
+  can be read and written at any offset and is uploaded whole by ``commit``. A writer
+  moves there when it must: a write not at the end, a truncate other than to 0, a file
+  that started from existing content, a write after a streamed commit. What was streamed
+  so far is read back from the upload into the spool, then the stream is aborted (its
+  chunks purged).
+* **committed**: after a streamed commit nothing is held; reads go to the committed
+  version, and a later change spools it first.
+
+No torn versions: a failure that loses the content (a write or truncate the spool refuses,
+``TooLarge`` past the bucket's max object size, an upload error, a streamed commit that
+failed, a spool that cannot be filled) makes the writer ``failed``: its stream is aborted
+and its spool dropped, and every later write, read and commit raises the same error, so
+``close``/``fsync`` return it and nothing is published (the previous version stays). A
+truncate to 0 starts afresh (a new stream) and clears it. A refusal of a spooled commit
+(``NoSpace``, ``TooLarge``, ``Sealed``, ``BadName``) is kept in ``refused`` until the
+content changes, so the last ``release`` does not upload the same content again.
 
 Disk I/O runs in worker threads (``trio.to_thread``) with ``pread``/``pwrite`` (no shared
-file position); writes, truncates and commits of one writer are serialised by a lock. Small
-files never touch the disk, so creating many small files costs no thread hops.
+file position); writes, truncates and commits of one writer are serialised by a lock.
+Small files never touch the disk, so creating many small files costs no thread hops. The
+module holds the spool and the writer together (over 500 lines) because the writer's
+move from stream to spool is the spool's only producer of large content.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -36,7 +53,7 @@ import trio
 
 from .store.base import ObjectStore, Upload
 from .store.bridge import Call, call_in_thread
-from .store.errors import BadName, NoSpace, Sealed, StoreError, TooLarge
+from .store.errors import BadName, NoSpace, Sealed, StoreError, TooLarge, Unavailable
 from .store.types import ObjectInfo, ObjectMeta
 
 log = logging.getLogger(__name__)
@@ -252,11 +269,13 @@ class Writer:
         #: The store's refusal of the last commit (no space, too large, sealed, bad name)
         #: while the content has not changed since: retrying it cannot succeed.
         self.refused: StoreError | None = None
+        #: Why the content is lost (a write, the stream or the spool failed): every later
+        #: commit raises it and publishes nothing, until a truncate to 0.
+        self.failed: StoreError | None = None
         self._spool_dir = spool_dir
         self._chunk_size = chunk_size
         self._spool: Spool | None = None
         self._upload: Upload | None = None
-        self._upload_meta: ObjectMeta | None = None
         self._lock = trio.Lock()
 
     @property
@@ -268,52 +287,69 @@ class Writer:
         """True while the content is going straight into a store upload."""
         return self._upload is not None
 
+    @property
+    def spooled(self) -> bool:
+        """True while the content is held in a spool."""
+        return self._spool is not None
+
     async def start(self, fill_from: ObjectInfo | None) -> None:
-        """Create the spool; copy ``fill_from``'s content into it, or start streaming."""
-        spool = self._spool = Spool(self._spool_dir)
+        """Copy ``fill_from``'s content into a spool, or start streaming."""
         try:
             if fill_from is not None and fill_from.size > 0:
-                async for block in self.store.get(fill_from):
-                    await spool.pwrite(block, self.size)
-                    self.size += len(block)
+                await self._fill_spool(fill_from)
             else:
-                if not self.unlinked:
-                    self._upload = await self.store.begin_put(
-                        self.bucket, self.meta, chunk_size=self._chunk_size
-                    )
-                    self._upload_meta = self.meta
-                self.dirty = True
+                await self._restart()
         except BaseException:
             await self.close()
             raise
 
-    async def write(self, offset: int, data: bytes) -> int:
-        """Write ``data`` at ``offset``; return the number of bytes written.
+    async def _restart(self) -> None:
+        """Empty content: a new stream (a spool for a file without a name)."""
+        self.size = 0
+        self.dirty = True
+        if self.unlinked:
+            self._spool = Spool(self._spool_dir)
+        else:
+            self._upload = await self.store.begin_put(self.bucket, self.meta, chunk_size=self._chunk_size)
 
-        The lock is taken without a checkpoint when it is free (a streaming append then
+    async def _fill_spool(self, source: ObjectInfo) -> None:
+        spool = self._spool = Spool(self._spool_dir)
+        self.size = 0
+        async for block in self.store.get(source):
+            await spool.pwrite(block, self.size)
+            self.size += len(block)
+
+    async def _lock_now(self) -> None:
+        """Take the lock without a checkpoint when it is free (a streaming append then
         returns without yielding to the scheduler: one less round trip per FUSE write)."""
         try:
             self._lock.acquire_nowait()
         except trio.WouldBlock:
             await self._lock.acquire()
+
+    async def write(self, offset: int, data: bytes) -> int:
+        """Write ``data`` at ``offset``; return the number of bytes written.
+
+        A failure loses the content: the writer is ``failed`` (see the module docstring),
+        and the error is raised here and by every later commit."""
+        await self._lock_now()
         try:
-            if self._upload is not None and offset != self.size:
-                await self._stop_stream(f"write at {offset} of {self.size}")
-            if self._upload is not None:
+            if self.failed is not None:
+                raise self.failed
+            if self._upload is not None and offset == self.size:
                 try:
                     await self._upload.write(data)
-                except TooLarge:
-                    await self._stop_stream("too large")
+                except StoreError as e:  # ``TooLarge`` too: no torn version of the file
+                    await self._fail(e)
                     raise
-                except StoreError as e:
-                    await self._stop_stream(f"stream failed: {e}")
-            assert self._spool is not None
-            try:
-                await self._spool.pwrite(data, offset)
-            except BaseException:
-                # the stream took bytes the spool (and so the file) does not have
-                await self._stop_stream("spool write failed")
-                raise
+            else:
+                await self._to_spool(f"write at {offset} of {self.size}")
+                assert self._spool is not None
+                try:
+                    await self._spool.pwrite(data, offset)
+                except OSError as e:
+                    await self._fail(_spool_error(e))
+                    raise
             self.size = max(self.size, offset + len(data))
             self.mtime_ns = time.time_ns()
             self.dirty = True
@@ -324,20 +360,45 @@ class Writer:
 
     async def read(self, offset: int, length: int) -> bytes:
         """Bytes of the new content (short at its end)."""
-        assert self._spool is not None
         length = max(0, min(length, self.size - offset))
         if length == 0:
             return b""
-        return await self._spool.pread(length, offset)
+        if self.failed is not None:
+            raise self.failed
+        if self._spool is not None:
+            return await self._spool.pread(length, offset)
+        if self._upload is not None:
+            async with self._lock:  # the upload hands its writes over while it reads
+                if self._upload is not None:
+                    return await self._upload.read(offset, length)
+            return await self.read(offset, length)
+        assert self.committed is not None
+        return bytes(await self.store.read(self.committed, offset, length))
 
     async def truncate(self, size: int) -> None:
+        """Cut or extend the content to ``size``; a truncate to 0 starts afresh (a new
+        stream) and clears a failure."""
         async with self._lock:
-            if size == self.size:
+            if size == self.size and self.failed is None:
                 return
-            if self._upload is not None:
-                await self._stop_stream("truncate")
-            assert self._spool is not None
-            await self._spool.truncate(size)
+            if size == 0:
+                await self._drop_content()
+                self.failed = None
+                try:
+                    await self._restart()
+                except StoreError as e:
+                    self.failed = e
+                    raise
+            else:
+                if self.failed is not None:
+                    raise self.failed
+                await self._to_spool("truncate")
+                assert self._spool is not None
+                try:
+                    await self._spool.truncate(size)
+                except OSError as e:
+                    await self._fail(_spool_error(e))
+                    raise
             self.size = size
             self.mtime_ns = time.time_ns()
             self.dirty = True
@@ -345,21 +406,26 @@ class Writer:
 
     async def commit(self) -> ObjectInfo | None:
         """Publish the content if it changed since the last commit; return the new info
-        (None when this call published nothing: no change, or the file was unlinked)."""
+        (None when this call published nothing: no change, or the file was unlinked).
+
+        A failed writer publishes nothing and raises its failure; a failed streamed
+        upload fails the writer (its content is gone with it)."""
         async with self._lock:
+            if self.failed is not None:
+                raise self.failed
             if not self.dirty or self.unlinked:
                 return None
-            if self._upload is not None and self._upload_meta != self.meta:
-                await self._stop_stream("renamed or meta changed")
             try:
                 if self._upload is not None:
                     upload, self._upload = self._upload, None
                     try:
-                        info = await upload.commit()
-                    except BaseException:
-                        await upload.abort()
+                        info = await upload.commit(self.meta)
+                    except BaseException as e:
+                        await upload.abort()  # the content went with it
+                        self.failed = e if isinstance(e, StoreError) else Unavailable("upload interrupted")
                         raise
                 else:
+                    assert self._spool is not None
                     info = await self.store.put(
                         self.bucket, self.meta, self._blocks(), chunk_size=self._chunk_size
                     )
@@ -386,16 +452,62 @@ class Writer:
             offset += len(block)
             yield block
 
-    async def _stop_stream(self, why: str) -> None:
-        upload, self._upload = self._upload, None
+    async def _to_spool(self, why: str) -> None:
+        """Make sure the content is in a spool: copy what was streamed so far (read back
+        from the store) or the committed version into a new one, then abort the stream.
+        A failure fails the writer."""
+        if self._spool is not None:
+            return
+        log.debug("%s/%s: spooling (%s)", self.bucket, self.name, why)
+        spool = Spool(self._spool_dir)
+        try:
+            offset = 0
+            while offset < self.size:
+                n = min(COPY_BLOCK, self.size - offset)
+                if self._upload is not None:
+                    block = await self._upload.read(offset, n)
+                else:
+                    assert self.committed is not None
+                    block = bytes(await self.store.read(self.committed, offset, n))
+                if len(block) != n:
+                    raise StoreError(f"{self.bucket}/{self.name}: {len(block)} of {n} bytes read back")
+                await spool.pwrite(block, offset)
+                offset += n
+        except BaseException as e:
+            await spool.close()
+            failure = _spool_error(e) if isinstance(e, OSError) else e
+            if isinstance(failure, StoreError):
+                await self._fail(failure)
+            raise
+        upload, self._upload, self._spool = self._upload, None, spool
         if upload is not None:
-            log.debug("%s/%s: streaming stopped (%s), spooling", self.bucket, self.name, why)
             await upload.abort()
 
-    async def close(self) -> None:
-        """Abort any stream and remove the spool file."""
+    async def _fail(self, failure: StoreError) -> None:
+        """The content is lost: keep ``failure``, drop the stream (its chunks are purged)
+        and the spool."""
+        log.warning("%s/%s: write failed, nothing will be published: %s", self.bucket, self.name, failure)
+        self.failed = failure
+        await self._drop_content()
+
+    async def _drop_content(self) -> None:
         with trio.CancelScope(shield=True):
-            await self._stop_stream("closed")
+            upload, self._upload = self._upload, None
+            if upload is not None:
+                await upload.abort()
             spool, self._spool = self._spool, None
             if spool is not None:
                 await spool.close()
+
+    async def close(self) -> None:
+        """Abort any stream and remove the spool file."""
+        await self._drop_content()
+
+
+def _spool_error(exc: OSError) -> StoreError:
+    """The store error a failed spool write fails a writer with (same errno at close)."""
+    if exc.errno == errno.ENOSPC:
+        return NoSpace(f"spool: {exc}")
+    if exc.errno == errno.EFBIG:
+        return TooLarge(f"spool: {exc}")
+    return StoreError(f"spool: {exc}")

@@ -32,10 +32,14 @@ class Upload(ABC):
 
     Data is re-chunked to the chunk size and chunks are published as they fill, several in
     flight; ``write`` waits only when the window of unacknowledged chunks is full, so memory
-    stays bounded whatever the object size. ``commit`` publishes the meta (after every chunk
-    is acknowledged) and purges the previous version's chunks; ``abort`` (and any failure)
-    purges the new chunks and leaves the previous version intact. After ``commit`` or
-    ``abort`` the upload is finished; ``abort`` of a finished upload does nothing.
+    stays bounded whatever the object size: only the unacknowledged chunks and the partial
+    last one are held (an acknowledged chunk is stored). A publish that fails for want of
+    the server is resumed on the same chunk subject (the store's retry bound; then the
+    upload is failed). ``read`` returns what was written so far, from the stored chunks and
+    the held ones. ``commit`` publishes the meta (after every chunk is acknowledged) and
+    purges the previous version's chunks; ``abort`` (and any failure) purges the new chunks
+    and leaves the previous version intact. After ``commit`` or ``abort`` the upload is
+    finished; ``abort`` of a finished upload does nothing.
     """
 
     @property
@@ -48,8 +52,15 @@ class Upload(ABC):
         """Append ``data``; raises ``TooLarge`` past the bucket's max object size."""
 
     @abstractmethod
-    async def commit(self) -> ObjectInfo:
-        """Wait for every chunk, publish the meta, purge the old chunks; return the info."""
+    async def read(self, offset: int, length: int) -> bytes:
+        """Bytes ``[offset, offset+length)`` of what was written so far (short at its end)."""
+
+    @abstractmethod
+    async def commit(self, meta: ObjectMeta | None = None) -> ObjectInfo:
+        """Wait for every chunk, publish the meta, purge the old chunks; return the info.
+
+        ``meta`` (its name, description, headers, metadata) replaces the one the upload
+        began with: a file renamed or whose metadata changed while it streamed."""
 
     @abstractmethod
     async def abort(self) -> None:

@@ -120,10 +120,23 @@ class MemoryUpload(Upload):
             b.chunks.pop(self._nuid, None)
             b.chunk_times.pop(self._nuid, None)
 
-    async def commit(self) -> ObjectInfo:
+    async def read(self, offset: int, length: int) -> bytes:
+        await trio.lowlevel.checkpoint()
+        end = min(offset + length, self._size)
+        if offset >= end:
+            return b""
+        cs = self._chunk_size
+        first = offset // cs
+        data = b"".join(self._chunks[first:]) + bytes(self._pending)
+        return data[offset - first * cs : end - first * cs]
+
+    async def commit(self, meta: ObjectMeta | None = None) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
         if self._finished:
             raise StoreError("upload already finished")
+        if meta is not None:
+            check(self._bucket, meta.name)
+            self._meta = meta
         self._finished = True
         try:
             info = await self._semantics.commit(self._last_chunks())

@@ -14,7 +14,7 @@ from corekit import read_file, resolve
 
 from osfs import writeback
 from osfs.errors import FsError
-from osfs.store.types import BucketConfig
+from osfs.store.types import BucketConfig, ObjectMeta
 from osfs.writeback import Spool
 
 
@@ -106,39 +106,58 @@ def test_truncate_and_writes_elsewhere_wait_for_the_background_write(
     trio.run(main)
 
 
-def test_a_spool_failure_while_streaming_stops_the_stream_and_loses_nothing(run_fs, monkeypatch) -> None:
-    monkeypatch.setattr(writeback, "DISK_BLOCK", 64 * 1024)
-    real = writeback._pwrite_all
-    failures = [OSError(errno.ENOSPC, "No space left on device")]
-
-    def flaky(fd: int, blocks: list[bytes], offset: int) -> None:
-        if failures and offset > 0:
-            raise failures.pop()
-        real(fd, blocks, offset)
+def test_a_sequential_write_never_touches_the_spool(run_fs, monkeypatch) -> None:
+    def no_disk(*_args: object) -> None:
+        raise AssertionError("the spool was used")
 
     async def body(fs, store) -> None:
         await store.create_bucket(BucketConfig("b"))
-        monkeypatch.setattr(writeback, "_pwrite_all", flaky)
+        monkeypatch.setattr(writeback, "_open_spool_file", no_disk)
+        monkeypatch.setattr(writeback, "_pwrite_all", no_disk)
         data = bytes(range(256)) * 16 * 1024  # 4 MiB
         reply, attr = await fs.create(await resolve(fs, "b"), "f", os.O_WRONLY, 0o644)
         writer = fs.files.writer(attr.ino)
-        assert writer.streaming
-        off, refused = 0, 0
-        piece = 32 * 1024
-        while off < len(data):
-            try:
-                await fs.write(reply.fh, off, data[off : off + piece])
-            except FsError as e:
-                assert e.errno == errno.ENOSPC
-                assert not writer.streaming  # the stream had taken bytes the file has not
-                refused += 1
-                continue  # the application writes the same bytes again
-            off += piece
-        assert refused == 1
+        for off in range(0, len(data), 32 * 1024):
+            await fs.write(reply.fh, off, data[off : off + 32 * 1024])
+        assert writer.streaming and not writer.spooled
+        assert await writer.read(1000, 300_000) == data[1000:301_000]  # read back while open
         await fs.flush(reply.fh)
         await fs.release(reply.fh)
         info = await store.info("b", "f")
         assert b"".join([blk async for blk in store.get(info)]) == data
-        assert await read_file(fs, "b/f") == data
+
+    run_fs(body)
+
+
+def test_a_spool_failure_after_a_seek_back_publishes_nothing(run_fs, monkeypatch) -> None:
+    monkeypatch.setattr(writeback, "DISK_BLOCK", 64 * 1024)
+    real = writeback._pwrite_all
+
+    def full(fd: int, blocks: list[bytes], offset: int) -> None:
+        if offset > 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, blocks, offset)
+
+    async def body(fs, store) -> None:
+        await store.create_bucket(BucketConfig("b"))
+        await store.put("b", ObjectMeta("f"), b"previous")
+        monkeypatch.setattr(writeback, "_pwrite_all", full)
+        data = bytes(range(256)) * 16 * 1024  # 4 MiB
+        ino = await resolve(fs, "b/f")
+        h = await fs.open(ino, os.O_WRONLY | os.O_TRUNC)
+        writer = fs.files.writer(ino)
+        for off in range(0, len(data), 64 * 1024):
+            await fs.write(h.fh, off, data[off : off + 64 * 1024])
+        assert writer.streaming
+        with pytest.raises(FsError) as exc:  # the seek back spools: the spool is full
+            await fs.write(h.fh, 0, b"x")
+            await fs.write(h.fh, 4096, b"y" * 200_000)
+        assert exc.value.errno == errno.ENOSPC
+        with pytest.raises(FsError) as exc:
+            await fs.flush(h.fh)
+        assert exc.value.errno == errno.ENOSPC
+        await fs.release(h.fh)
+        assert await read_file(fs, "b/f") == b"previous"
+        assert len(store.stream.bucket("b").chunks) == 1  # the failed stream left no chunks
 
     run_fs(body)

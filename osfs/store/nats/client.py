@@ -6,8 +6,9 @@ every payload it receives twice before the parser (into an asyncio stream reader
 then ``bytes(buffer[:n])`` out of it). The mount moves every byte of every file through
 here, so :func:`new_client` makes a client that does neither:
 
-* its publishes without headers queue the ``PUB`` line, the payload itself and the CRLF
-  as three pieces (the payload must not change afterwards: the store's chunks are
+* its publishes queue the ``PUB`` line (``HPUB`` line and header block when there are
+  plain headers, such as a chunk's ``Nats-Msg-Id``), the payload itself and the CRLF as
+  separate pieces (the payload must not change afterwards: the store's chunks are
   immutable ``bytes`` or views of them);
 * after :func:`connect` (and after every reconnect, :func:`fast_reads`), a plain TCP
   socket is read by a :class:`_Receiver`: ``recv_into`` large blocks that the parser
@@ -58,18 +59,41 @@ class _LeanClient(Client):
     async def _send_publish(
         self, subject: str, reply: str, payload: Any, payload_size: int, headers: Any
     ) -> None:
-        if headers is not None or not subject:
+        if not subject or (headers is not None and not _plain_headers(headers)):
             await super()._send_publish(subject, reply, payload, payload_size, headers)
             return
-        line = f"PUB {subject} {reply} {payload_size}\r\n".encode()
+        if headers is None:
+            parts: tuple[bytes, ...] = (f"PUB {subject} {reply} {payload_size}\r\n".encode(),)
+        else:
+            hdr = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+            head = hdr.encode()
+            line = f"HPUB {subject} {reply} {len(head)} {len(head) + payload_size}\r\n".encode()
+            parts = (line, head)
         self.stats["out_msgs"] += 1
         self.stats["out_bytes"] += payload_size
-        self._pending += (line, payload, b"\r\n")
-        self._pending_data_size += len(line) + payload_size + 2
+        self._pending += (*parts, payload, b"\r\n")
+        self._pending_data_size += sum(len(p) for p in parts) + payload_size + 2
         if self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size:
             await self._flush_pending(force_flush=True)
         if self._flush_queue is not None and self._flush_queue.empty():
             await self._flush_pending()
+
+
+def _plain_headers(headers: dict[str, str]) -> bool:
+    """Whether ``headers`` can go out as given (ASCII tokens, no line breaks or colons in
+    keys); others take nats-py's own path, which checks and cleans them."""
+    return all(
+        k.isascii()
+        and k.isprintable()
+        and ":" not in k
+        and " " not in k
+        and k
+        and v.isascii()
+        and v.isprintable()
+        and "\r" not in v
+        and "\n" not in v
+        for k, v in headers.items()
+    )
 
 
 def new_client() -> Client:

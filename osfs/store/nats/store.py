@@ -72,7 +72,8 @@ class NatsUpload(Upload):
     first waits for the one in flight. So a write returns as soon as its data is held here,
     while the asyncio side hashes and publishes the previous MiB; at most one hand-off is in
     flight and ``2 * HAND_OFF`` bytes are held on this side. ``commit`` hands over the rest
-    and commits in one crossing. The max object size is checked on the trio side, so
+    and commits in one crossing; ``read`` hands over what is held and reads back on the
+    asyncio side (:meth:`UploadPipe.read_back`). The max object size is checked on the trio side, so
     ``TooLarge`` is still raised by the ``write`` that exceeds it; other upload errors
     (those of a hand-off included) surface at a later ``write`` or at ``commit``.
     """
@@ -143,9 +144,22 @@ class NatsUpload(Upload):
             raise
         self._handed = None
 
-    async def commit(self) -> ObjectInfo:
+    @property
+    def resumes(self) -> int:
+        """How many times the stream was resumed after the server went missing."""
+        return self._pipe.resumes
+
+    async def read(self, offset: int, length: int) -> bytes:
+        """Hands over what is held, then reads back on the asyncio side (one crossing)."""
+        if offset >= self._size or length <= 0:
+            return b""
+        await self.flush()
         await self._settle()
-        return await self._run(self._pipe.finish, self._take_held())
+        return await self._run(self._pipe.read_back, offset, length)
+
+    async def commit(self, meta: ObjectMeta | None = None) -> ObjectInfo:
+        await self._settle()
+        return await self._run(self._pipe.finish, self._take_held(), meta)
 
     async def abort(self) -> None:
         self._take_held()

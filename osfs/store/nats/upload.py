@@ -10,6 +10,32 @@ the version it replaced (unless that was deleted or a link). Any failure before 
 stored, and ``abort``, purge the new chunk subject, so the previous version stays intact and
 no orphan chunks remain.
 
+Resume. An acknowledged chunk is stored on the server; the upload keeps only the bytes of
+the unacknowledged ones (the window: at most ``ACK_WINDOW`` chunks, plus the partial last
+chunk), and the stream sequence of each stored chunk. When a publish fails for want of the
+server (no ack within the request timeout, a lost connection, no stream answering during a
+restart), the upload resumes on the same nuid: it walks the messages of its chunk subject
+past the last acknowledged one (Direct Get ``next_by_subj``); the ``Nats-Msg-Id`` header of
+each (``<nuid>.<chunk index>``, set on every chunk) says which chunk it is. Those that
+continue the object in order are kept and dropped from the window; any stored out of order
+(after a chunk the server refused, e.g. while the stream was still loading after a restart)
+are deleted, and the message ids move to a new generation (``<nuid>.<index>.<generation>``)
+so that their republish is not taken for a duplicate. The rest of the window is then
+published again, in order. A chunk that lands twice anyway (a publish buffered by the client
+across the reconnect, sent before the republish) is dropped by the server's duplicate
+detection on the same ``Nats-Msg-Id`` (the stream's duplicate window, two minutes by
+default); and after any resume ``commit`` checks that the subject holds exactly ``chunks``
+messages before the meta goes out, so the object's size, chunk count and digest always
+describe what a reader finds. Resuming gives up after ``RESUME_ATTEMPTS`` tries in a row
+with no chunk acknowledged in between (pauses doubling from ``RESUME_PAUSE``, each try and
+each wait for an ack bounded by the request timeout): the upload is then failed and can only
+be aborted. Errors that are the server's answer (no space, too large, sealed) are never
+retried.
+
+Read back. :meth:`UploadPipe.read_back` returns any range of what was written so far:
+stored chunks are fetched by stream sequence (Direct Get), the others come from the
+window and the partial chunk. The mount reads an open file through it while it streams.
+
 The meta is published on condition (``Nats-Expected-Last-Subject-Sequence``) that its subject
 is still at the revision of the meta read just before, so the version whose chunks are purged
 is exactly the one the meta replaced. When another writer published in between, the server
@@ -17,11 +43,15 @@ refuses (``StaleRevision``), the previous meta is read again and the publish ret
 ``PUBLISH_ATTEMPTS`` times, with a short random pause): of concurrent commits of one name the
 last one wins, and every replaced version's chunks are purged. That commit is
 :meth:`osfs.store.semantics.Semantics.commit`, the same conditional publish as renames,
-deletes and metadata updates.
+deletes and metadata updates. The meta committed is the one given to ``commit`` (a rename
+or a metadata change made while the content streamed), else the one the upload began with.
 
 If the meta publish itself fails without an answer (timeout, lost connection), the meta is
 re-read: a meta with our nuid means the put did commit; an unreadable state leaves the new
 chunks alone rather than risk purging data a committed meta points at.
+
+The module is a little over 500 lines because publishing, resuming and reading back all
+work on one state (the window of unacknowledged chunks and the stored chunks' sequences).
 """
 
 from __future__ import annotations
@@ -29,14 +59,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from ..errors import StoreError, TooLarge, Unavailable
+from ..errors import Corrupt, StoreError, TooLarge, Unavailable
 from ..semantics import Semantics
 from ..types import ObjectInfo, ObjectMeta
 from . import wire
-from .conn import Conn
+from .conn import Conn, RawMsg
 from .digest import Sha256Pipe
 from .meta import new_nuid, purge_subject
 
@@ -44,6 +74,24 @@ log = logging.getLogger(__name__)
 
 #: Chunks published and not yet acknowledged, per upload.
 ACK_WINDOW = 16
+#: The header naming each chunk ``<nuid>.<index>`` (duplicate detection and resume).
+MSG_ID = "Nats-Msg-Id"
+#: Tries to resume a stream after a publish failed for want of the server.
+RESUME_ATTEMPTS = 5
+#: Pause before the first resume try, in seconds; doubled for each next one, up to
+#: ``RESUME_PAUSE_MAX``.
+RESUME_PAUSE = 0.1
+RESUME_PAUSE_MAX = 2.0
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A chunk published and not yet acknowledged: its index, bytes and ack future (None
+    while it waits to be published again)."""
+
+    index: int
+    data: bytes | memoryview
+    fut: asyncio.Future[dict] | None = None
 
 
 class UploadPipe:
@@ -73,36 +121,240 @@ class UploadPipe:
         self._sha = Sha256Pipe()
         self.size = 0
         self.chunks = 0
-        self._window: collections.deque[asyncio.Future[dict]] = collections.deque()
+        #: Chunks not yet acknowledged, in order (their bytes are kept for a resume).
+        self._window: collections.deque[_Sent] = collections.deque()
+        #: Stream sequence of every stored chunk, by index (0: stored, sequence not known).
+        self._seqs: list[int] = []
+        #: A publish failed for want of the server: the window must be published again.
+        self._broken = False
+        #: Bumped when a resume deleted misplaced chunks: the message ids of the chunks
+        #: published again must differ from theirs (``<nuid>.<index>.<generation>``).
+        self._generation = 0
+        #: How many times the stream was resumed.
+        self.resumes = 0
+        #: Resume tries since a chunk was last acknowledged (bounded by ``RESUME_ATTEMPTS``).
+        self._fruitless = 0
         self._error: BaseException | None = None
         self._finished = False
 
     # ----- chunks ------------------------------------------------------------------------
     def _harvest(self) -> None:
-        while self._window and self._window[0].done():
-            fut = self._window.popleft()
-            if fut.cancelled():
-                self._error = self._error or Unavailable("chunk publish cancelled")
-            elif fut.exception() is not None and self._error is None:
-                self._error = fut.exception()
+        """Move the acknowledged chunks at the head of the window to ``_seqs``; note a
+        failure (``_broken`` when the server was missing, else ``_error``)."""
+        while self._window and self._window[0].fut is not None and self._window[0].fut.done():
+            fut = self._window[0].fut
+            exc = Unavailable("chunk publish cancelled") if fut.cancelled() else fut.exception()
+            if exc is not None:
+                if isinstance(exc, Unavailable):
+                    self._broken = True
+                elif self._error is None:
+                    self._error = exc
+                return
+            self._window.popleft()
+            self._seqs.append(int(fut.result().get("seq", 0)))
+            self._fruitless = 0
+
+    async def _send(self, sent: _Sent) -> None:
+        try:
+            sent.fut = await self._conn.publish_pipelined(
+                self._subject, sent.data, {MSG_ID: self._msg_id(sent.index)}
+            )
+        except Unavailable:
+            self._broken = True
+
+    async def _settle(self, limit: int) -> None:
+        """Wait until at most ``limit`` chunks are unacknowledged, resuming the stream when
+        the server went missing; raise the upload's error."""
+        while True:
+            self._harvest()
+            if self._error is not None:
+                raise self._error
+            if self._broken:
+                await self._resume()
+            elif len(self._window) > limit:
+                await self._wait_oldest()
+            else:
+                return
 
     async def _wait_oldest(self) -> None:
-        """Wait for the oldest ack in flight; ``Unavailable`` if none came in time."""
-        done, _ = await asyncio.wait([self._window[0]], timeout=self._conn.timeout)
+        """Wait for the oldest ack in flight; the stream is broken if none came in time."""
+        fut = self._window[0].fut
+        assert fut is not None
+        done, _ = await asyncio.wait([fut], timeout=self._conn.timeout)
         if not done:
-            self._error = self._error or Unavailable(
-                f"{self._bucket}/{self._meta.name}: no ack for a chunk in {self._conn.timeout:g}s"
-            )
-        self._harvest()
+            log.info("%s/%s: no ack for a chunk in %gs", self._bucket, self._meta.name, self._conn.timeout)
+            self._broken = True
 
     async def _publish(self, chunk: bytes | memoryview) -> None:
-        self._harvest()
-        while len(self._window) >= ACK_WINDOW and self._error is None:
-            await self._wait_oldest()
-        if self._error is not None:
-            raise self._error
-        self._window.append(await self._conn.publish_pipelined(self._subject, chunk))
+        await self._settle(ACK_WINDOW - 1)
+        sent = _Sent(self.chunks, chunk)
         self.chunks += 1
+        self._window.append(sent)
+        await self._send(sent)
+
+    async def _drain(self) -> None:
+        """Wait until every chunk published is acknowledged (resuming as needed)."""
+        await self._settle(0)
+
+    def _forget_acks(self) -> None:
+        """Stop waiting for the acks of the window (a resume publishes it again)."""
+        for sent in self._window:
+            fut, sent.fut = sent.fut, None
+            if fut is not None and not fut.done():
+                fut.cancel()
+            elif fut is not None and not fut.cancelled():
+                fut.exception()  # retrieved: superseded by the republish
+
+    async def _resume(self) -> None:
+        """Publish again, on the same nuid, the chunks the server has not stored; see the
+        module docstring. Raises (and keeps) ``Unavailable`` once the tries run out."""
+        failure: StoreError | None = None
+        while self._fruitless < RESUME_ATTEMPTS:
+            await asyncio.sleep(min(RESUME_PAUSE * 2**self._fruitless, RESUME_PAUSE_MAX))
+            self._fruitless += 1
+            self._harvest()
+            if self._error is not None:
+                raise self._error
+            try:
+                self._forget_acks()
+                stored = await self._keep_stored_prefix()
+                while self._window and self._window[0].index < stored:
+                    self._window.popleft()
+                self._broken = False
+                for sent in self._window:
+                    await self._send(sent)
+                    if self._broken:
+                        raise Unavailable("publish failed while resuming")
+            except Unavailable as exc:
+                failure = exc
+                self._broken = True
+                continue
+            except StoreError as exc:
+                self._error = exc
+                raise
+            self.resumes += 1
+            log.info(
+                "%s/%s: stream resumed at chunk %d of %d",
+                self._bucket,
+                self._meta.name,
+                stored,
+                self.chunks,
+            )
+            return
+        self._error = Unavailable(
+            f"{self._bucket}/{self._meta.name}: stream not resumed after {RESUME_ATTEMPTS} tries: {failure}"
+        )
+        raise self._error
+
+    async def _keep_stored_prefix(self) -> int:
+        """Walk the chunks stored past the acknowledged ones: keep those that continue the
+        object in order (their sequences go to ``_seqs``), delete the rest (a chunk stored
+        after one that was refused, e.g. while the stream was still loading after a
+        restart) and move to the next generation of message ids, so that their republish
+        is not taken for a duplicate. Returns how many chunks are stored in order."""
+        seq = self._seqs[-1] + 1 if self._seqs and self._seqs[-1] else 1
+        misplaced: list[int] = []
+        while True:
+            msg = await self._conn.direct_get(self._stream, {"seq": seq, "next_by_subj": self._subject})
+            if msg is None:
+                break
+            if not misplaced and self._index_of(msg) == len(self._seqs) and len(self._seqs) < self.chunks:
+                self._seqs.append(msg.seq)
+            else:
+                misplaced.append(msg.seq)
+            seq = msg.seq + 1
+        for at in misplaced:
+            await self._conn.api("STREAM.MSG.DELETE." + self._stream, {"seq": at, "no_erase": True})
+        if misplaced:
+            log.info("%s/%s: %d misplaced chunks deleted", self._bucket, self._meta.name, len(misplaced))
+            self._generation += 1
+        return len(self._seqs)
+
+    def _msg_id(self, index: int) -> str:
+        return f"{self.nuid}.{index}" if not self._generation else f"{self.nuid}.{index}.{self._generation}"
+
+    def _index_of(self, msg: RawMsg) -> int:
+        """The chunk index a stored chunk of this upload carries in its ``Nats-Msg-Id``."""
+        nuid, index, *_ = [*(msg.headers or {}).get(MSG_ID, "").split("."), "", ""]
+        if nuid != self.nuid or not index.isdigit():
+            raise Corrupt(f"{self._bucket}/{self._meta.name}: chunk at {msg.seq} has no index of this upload")
+        return int(index)
+
+    async def _verify_count(self) -> None:
+        """After a resume: the chunk subject must hold exactly the chunks published."""
+        reply = await self._conn.api("STREAM.INFO." + self._stream, {"subjects_filter": self._subject})
+        stored = int(((reply.get("state") or {}).get("subjects") or {}).get(self._subject, 0))
+        if stored != self.chunks:
+            raise Corrupt(
+                f"{self._bucket}/{self._meta.name}: {stored} chunks stored, {self.chunks} published"
+            )
+
+    # ----- reading back -------------------------------------------------------------------
+    async def read_back(self, offset: int, length: int) -> bytes:
+        """Bytes ``[offset, offset+length)`` of what was written so far (short at its end)."""
+        end = min(offset + length, self.size)
+        if offset >= end:
+            return b""
+        self._harvest()
+        cs = self._chunk_size
+        stored = len(self._seqs)
+        held = {sent.index: sent.data for sent in self._window}
+        partial = bytes(self._buf)
+        first, last = offset // cs, (end - 1) // cs
+        fetched = await self._stored_chunks(first, min(last, stored - 1)) if first < stored else {}
+        out = bytearray()
+        for index in range(first, last + 1):
+            if index < stored:
+                data: bytes | memoryview = fetched.get(index) or await self._stored_chunk(index)
+            elif index in held:
+                data = held[index]
+            else:
+                data = partial
+            lo = max(offset, index * cs) - index * cs
+            out += memoryview(data)[lo : min(end, (index + 1) * cs) - index * cs]
+        return bytes(out)
+
+    async def _stored_chunks(self, first: int, last: int) -> dict[int, bytes | memoryview]:
+        """Stored chunks ``first..last`` by index, in one batch Direct Get from the first's
+        sequence (the chunk subject holds them in order); those the batch did not bring
+        are left out (the caller fetches them one by one)."""
+        if not self._seqs[first]:
+            return {}
+        fut = await self._conn.batch_get(self._stream, self._subject, self._seqs[first], last - first + 1)
+        try:
+            msgs = await asyncio.wait_for(fut, self._conn.timeout)
+        except TimeoutError:
+            raise Unavailable(f"{self._bucket}/{self._meta.name}: no answer to a read back") from None
+        out: dict[int, bytes | memoryview] = {}
+        for msg in msgs:
+            if msg.subject == self._subject:
+                index = self._index_of(msg)
+                if first <= index <= last and self._seqs[index] == msg.seq:
+                    out[index] = msg.data
+        return out
+
+    async def _stored_chunk(self, index: int) -> bytes | memoryview:
+        """Chunk ``index`` (stored) from the server, by its sequence; one whose sequence is
+        not known (its ack was lost) is found by walking the subject from a known one."""
+        if self._seqs[index]:
+            msg = await self._conn.direct_get(self._stream, {"seq": self._seqs[index]})
+            if msg is None or msg.subject != self._subject:
+                raise Corrupt(f"{self._bucket}/{self._meta.name}: chunk {index} missing")
+            return msg.data
+        known = max((i for i in range(index) if self._seqs[i]), default=-1)
+        seq = self._seqs[known] + 1 if known >= 0 else 1
+        while True:
+            msg = await self._conn.direct_get(self._stream, {"seq": seq, "next_by_subj": self._subject})
+            if msg is None:
+                raise Corrupt(f"{self._bucket}/{self._meta.name}: chunk {index} missing")
+            at = self._index_of(msg)
+            if at < len(self._seqs):
+                self._seqs[at] = msg.seq
+            if at == index:
+                return msg.data
+            if at > index:
+                raise Corrupt(f"{self._bucket}/{self._meta.name}: chunk {index} missing")
+            seq = msg.seq + 1
 
     @property
     def bucket(self) -> str:
@@ -156,15 +408,9 @@ class UploadPipe:
         if pos < n:
             self._buf += view[pos:]
 
-    async def _drain(self) -> None:
-        while self._window and self._error is None:
-            await self._wait_oldest()
-        if self._error is not None:
-            raise self._error
-
     # ----- commit and abort -------------------------------------------------------------------
-    async def finish(self, blocks: list[bytes]) -> ObjectInfo:
-        """``write_blocks(blocks)`` then ``commit()``, in one bridge crossing; a failed
+    async def finish(self, blocks: list[bytes], meta: ObjectMeta | None = None) -> ObjectInfo:
+        """``write_blocks(blocks)`` then ``commit(meta)``, in one bridge crossing; a failed
         write aborts the upload."""
         if blocks:
             try:
@@ -172,17 +418,24 @@ class UploadPipe:
             except BaseException:
                 await self.abort()
                 raise
-        return await self.commit()
+        return await self.commit(meta)
 
-    async def commit(self) -> ObjectInfo:
+    async def commit(self, meta: ObjectMeta | None = None) -> ObjectInfo:
+        """Publish the last chunk, wait for every ack, commit ``meta`` (default: the meta
+        the upload began with)."""
         if self._finished:
             raise StoreError("upload already finished")
         try:
+            if meta is not None:
+                wire.meta_subject(self._bucket, meta.name)  # ``BadName`` before any publish
+                self._meta = meta
             if self._buf:
                 chunk = bytes(self._buf)
                 self._buf.clear()
                 await self._publish(chunk)
             await self._drain()
+            if self.resumes:
+                await self._verify_count()
             digest = await self._sha.digest()
         except BaseException:
             await self.abort()
@@ -245,9 +498,10 @@ class UploadPipe:
             return
         self._finished = True
         self._buf.clear()
-        if self._window:
-            await asyncio.wait(list(self._window), timeout=self._conn.timeout)
-            for fut in self._window:
+        pending = [sent.fut for sent in self._window if sent.fut is not None]
+        if pending:
+            await asyncio.wait(pending, timeout=self._conn.timeout)
+            for fut in pending:
                 if not fut.done():
                     fut.cancel()
                 elif not fut.cancelled():
