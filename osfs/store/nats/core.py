@@ -99,6 +99,7 @@ class Core:
             cfg = wire.stream_config(config)
         except ValueError as exc:
             raise BadName(str(exc)) from exc
+        self.metas.forget_status(config.bucket)
         try:
             si = await self.conn.api("STREAM.CREATE." + cfg["name"], cfg)
         except Conflict:
@@ -106,6 +107,7 @@ class Core:
         return wire.bucket_status(si, objects=0 if not (si.get("state") or {}).get("messages") else -1)
 
     async def delete_bucket(self, bucket: str) -> None:
+        self.metas.forget_status(bucket)
         await self.conn.api("STREAM.DELETE." + wire.stream_name(bucket))
         self.conn.no_direct.discard(wire.stream_name(bucket))
 
@@ -114,7 +116,10 @@ class Core:
         cfg = dict(si["config"])
         if not cfg.get("sealed"):
             cfg["sealed"] = True
-            si = await self.conn.api("STREAM.UPDATE." + cfg["name"], cfg)
+            try:
+                si = await self.conn.api("STREAM.UPDATE." + cfg["name"], cfg)
+            finally:
+                self.metas.forget_status(bucket)
         return wire.bucket_status(si, objects=await self._count_live(bucket, si))
 
     async def account_usage(self) -> AccountUsage:

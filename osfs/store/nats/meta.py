@@ -9,11 +9,18 @@ conditional, ``Nats-Expected-Last-Subject-Sequence`` (the server refuses it with
 ``StaleRevision`` when another writer published first); purges are ``STREAM.PURGE`` with a
 subject filter. Every meta read or written is passed to ``observe`` (the read path drops
 the cached versions it replaced).
+
+``writable`` (asked before every put, delete, rename and meta update) answers from the
+status it read less than ``WRITABLE_TTL`` seconds ago, so a burst of small writes costs no
+``STREAM.INFO`` each. A bucket sealed by another client within that time still refuses the
+publishes themselves (the server answers ``Sealed``); one sealed, deleted or created through
+this store is read again at once (:meth:`NatsMetaStream.forget_status`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -29,6 +36,9 @@ from .consumers import MetaConsumers
 ROLLUP = {"Nats-Rollup": "sub"}
 
 _nuid = NUID()
+
+#: Seconds a bucket's writable status is reused by :meth:`NatsMetaStream.writable`.
+WRITABLE_TTL = 1.0
 
 
 def new_nuid() -> str:
@@ -61,6 +71,8 @@ class NatsMetaStream:
         self.conn = conn
         self._consumers = consumers
         self._observe = observe
+        #: Writable buckets' statuses and when they were read (``time.monotonic``).
+        self._writable: dict[str, tuple[float, BucketStatus]] = {}
 
     async def _last(self, bucket: str, name: str, leader: bool) -> RawMsg | None:
         stream, subject = wire.stream_name(bucket), wire.meta_subject(bucket, name)
@@ -111,10 +123,21 @@ class NatsMetaStream:
         await self.conn.api("STREAM.INFO." + wire.stream_name(bucket))
 
     async def writable(self, bucket: str) -> BucketStatus:
+        now = time.monotonic()
+        kept = self._writable.get(bucket)
+        if kept is not None and now - kept[0] < WRITABLE_TTL:
+            return kept[1]
+        self._writable.pop(bucket, None)
         status = wire.bucket_status(await self.conn.api("STREAM.INFO." + wire.stream_name(bucket)))
         if status.read_only:
             raise Sealed(f"bucket {bucket} is {'sealed' if status.sealed else 'a mirror'}")
+        self._writable[bucket] = (now, status)
         return status
+
+    def forget_status(self, bucket: str) -> None:
+        """Read ``bucket``'s status again at the next :meth:`writable` (it was sealed,
+        deleted or created)."""
+        self._writable.pop(bucket, None)
 
     async def pause(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
