@@ -37,7 +37,7 @@ import trio
 from .store.base import ObjectStore, Upload
 from .store.bridge import Call, call_in_thread
 from .store.errors import BadName, NoSpace, Sealed, StoreError, TooLarge
-from .store.types import ObjectInfo, ObjectMeta
+from .store.types import ObjectInfo, ObjectMeta, Replacing
 
 log = logging.getLogger(__name__)
 
@@ -239,8 +239,12 @@ class Writer:
         spool_dir: Path,
         chunk_size: int,
         base: ObjectInfo | None = None,
+        replacing: Replacing | None = None,
     ) -> None:
         self.store = store
+        #: What the name holds as the creator saw it, passed to the streaming put
+        #: (:meth:`osfs.store.base.ObjectStore.begin_put`) so its commit reads no meta first.
+        self.replacing = replacing
         self.bucket = bucket
         self.meta = meta
         self.base = base
@@ -279,7 +283,7 @@ class Writer:
             else:
                 if not self.unlinked:
                     self._upload = await self.store.begin_put(
-                        self.bucket, self.meta, chunk_size=self._chunk_size
+                        self.bucket, self.meta, chunk_size=self._chunk_size, replacing=self.replacing
                     )
                     self._upload_meta = self.meta
                 self.dirty = True

@@ -24,7 +24,15 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 
-from .types import AccountUsage, BucketConfig, BucketStatus, ObjectInfo, ObjectMeta, StoreCounters
+from .types import (
+    AccountUsage,
+    BucketConfig,
+    BucketStatus,
+    ObjectInfo,
+    ObjectMeta,
+    Replacing,
+    StoreCounters,
+)
 
 
 class Upload(ABC):
@@ -154,8 +162,17 @@ class ObjectStore(ABC):
 
     # ----- objects: data ---------------------------------------------------------------
     @abstractmethod
-    async def begin_put(self, bucket: str, meta: ObjectMeta, *, chunk_size: int | None = None) -> Upload:
-        """Start a streaming put of ``meta.name``; see :class:`Upload`."""
+    async def begin_put(
+        self,
+        bucket: str,
+        meta: ObjectMeta,
+        *,
+        chunk_size: int | None = None,
+        replacing: Replacing | None = None,
+    ) -> Upload:
+        """Start a streaming put of ``meta.name``; see :class:`Upload`. ``replacing``: what
+        the caller believes the name holds (the commit then publishes on that condition
+        without reading the previous meta first; a wrong belief only costs a retry)."""
 
     async def put(
         self,

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from .errors import BadName, BucketNotFound, Conflict, NotFound, StaleRevision, StoreError, Unavailable
-from .types import BucketStatus, Link, ObjectInfo, ObjectMeta, valid_bucket_name
+from .types import BucketStatus, Link, ObjectInfo, ObjectMeta, Replacing, valid_bucket_name
 
 log = logging.getLogger(__name__)
 
@@ -307,9 +307,15 @@ class Semantics:
         info: ObjectInfo,
         *,
         unanswered: Callable[[ObjectInfo, Unavailable], Awaitable[ObjectInfo]] | None = None,
+        replacing: Replacing | None = None,
     ) -> ObjectInfo:
         """Publish the meta of a new version whose chunks are all stored, then purge the
         chunks of the version it replaced (unless that was deleted, a link, or this one).
+
+        With ``replacing`` (what the caller believes the name holds), the first publish is
+        made on that condition without reading the previous meta: one round trip instead of
+        two when the belief holds (a new name: revision 0), and the usual read and retry
+        when the server refuses it.
 
         The meta is published on condition that its subject is still at the revision of
         the meta read just before, so the version whose chunks are purged is exactly the
@@ -320,13 +326,18 @@ class Semantics:
         ``unanswered(info, exc)`` decides: it returns the info as committed, or raises.
         A failed purge of the old chunks is logged, not raised: the put did commit.
         """
-        old: ObjectInfo | None = None
+        old = ""  # the nuid of the replaced version whose chunks go ("" none)
         sent = False  # a publish is out whose answer may have been lost
 
         async def attempt(retry: bool) -> ObjectInfo:
             nonlocal old, sent
             sent = False
-            old, expected = await self._previous(info.bucket, info.name, retry)
+            if replacing is not None and not retry:
+                old, expected = replacing.nuid, replacing.revision
+            else:
+                previous, expected = await self._previous(info.bucket, info.name, retry)
+                live = previous is not None and not previous.deleted and not previous.is_link
+                old = previous.nuid if live and previous is not None else ""
             sent = True
             return await self.stream.publish_meta(info, expected=expected)
 
@@ -336,9 +347,9 @@ class Semantics:
             if not sent or unanswered is None:
                 raise
             committed = await unanswered(info, exc)
-        if old is not None and not old.deleted and not old.is_link and old.nuid and old.nuid != info.nuid:
+        if old and old != info.nuid:
             try:
-                await self.stream.purge_chunks(info.bucket, old.nuid)
+                await self.stream.purge_chunks(info.bucket, old)
             except StoreError as exc:
                 log.warning(
                     "%s/%s: purging the replaced version's chunks failed: %s", info.bucket, info.name, exc

@@ -20,7 +20,7 @@ import json
 from ..disk_cache import DiskCache
 from ..errors import BadName, Conflict, StoreError
 from ..semantics import Semantics
-from ..types import AccountUsage, BucketConfig, BucketStatus, ObjectInfo, ObjectMeta
+from ..types import AccountUsage, BucketConfig, BucketStatus, ObjectInfo, ObjectMeta, Replacing
 from . import wire
 from .bulk import BulkLane
 from .conn import Conn
@@ -157,9 +157,13 @@ class Core:
             return {}
 
     # ----- data ------------------------------------------------------------------------
-    async def begin_put(self, bucket: str, meta: ObjectMeta, chunk_size: int) -> UploadPipe:
+    async def begin_put(
+        self, bucket: str, meta: ObjectMeta, chunk_size: int, replacing: Replacing | None = None
+    ) -> UploadPipe:
         limit = self.conn.nc.max_payload
         if limit and chunk_size > limit:
             raise BadName(f"chunk size {chunk_size} exceeds the server's max_payload {limit}")
         status = await self.metas.writable(bucket)
-        return UploadPipe(self.conn, self.semantics, bucket, meta, chunk_size, status.max_object_size)
+        return UploadPipe(
+            self.conn, self.semantics, bucket, meta, chunk_size, status.max_object_size, replacing
+        )

@@ -39,6 +39,7 @@ from ..types import (
     BucketStatus,
     ObjectInfo,
     ObjectMeta,
+    Replacing,
     StoreCounters,
 )
 from . import allocator
@@ -328,12 +329,19 @@ class NatsStore(ObjectStore):
         return await self._run(self._sem.resolve, bucket, name)
 
     # ----- objects: data ---------------------------------------------------------------
-    async def begin_put(self, bucket: str, meta: ObjectMeta, *, chunk_size: int | None = None) -> Upload:
+    async def begin_put(
+        self,
+        bucket: str,
+        meta: ObjectMeta,
+        *,
+        chunk_size: int | None = None,
+        replacing: Replacing | None = None,
+    ) -> Upload:
         check(bucket, meta.name)
         size = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
         if size <= 0:
             raise BadName(f"invalid chunk size {size}")
-        pipe = await self._run(self._core.begin_put, bucket, meta, size)
+        pipe = await self._run(self._core.begin_put, bucket, meta, size, replacing)
         return NatsUpload(self._bridge, pipe)
 
     async def read(

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 
 from ..errors import StoreError, TooLarge, Unavailable
 from ..semantics import Semantics
-from ..types import ObjectInfo, ObjectMeta
+from ..types import ObjectInfo, ObjectMeta, Replacing
 from . import wire
 from .conn import Conn
 from .digest import Sha256Pipe
@@ -58,8 +58,10 @@ class UploadPipe:
         meta: ObjectMeta,
         chunk_size: int,
         max_object_size: int,
+        replacing: Replacing | None = None,
     ) -> None:
         self._conn = conn
+        self._replacing = replacing
         self._semantics = semantics
         self._bucket = bucket
         self._meta = meta
@@ -209,7 +211,7 @@ class UploadPipe:
             return await self._settle_unanswered(info, exc)
 
         try:
-            return await self._semantics.commit(info, unanswered=unanswered)
+            return await self._semantics.commit(info, unanswered=unanswered, replacing=self._replacing)
         except BaseException:
             if not settled:
                 await self._purge_new()
