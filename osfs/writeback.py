@@ -282,8 +282,13 @@ class Writer:
                     self.size += len(block)
             else:
                 if not self.unlinked:
+                    # the mount shows its writer's mtime, not the publish time: not read back
                     self._upload = await self.store.begin_put(
-                        self.bucket, self.meta, chunk_size=self._chunk_size, replacing=self.replacing
+                        self.bucket,
+                        self.meta,
+                        chunk_size=self._chunk_size,
+                        replacing=self.replacing,
+                        server_time=False,
                     )
                     self._upload_meta = self.meta
                 self.dirty = True

@@ -169,10 +169,14 @@ class ObjectStore(ABC):
         *,
         chunk_size: int | None = None,
         replacing: Replacing | None = None,
+        server_time: bool = True,
     ) -> Upload:
         """Start a streaming put of ``meta.name``; see :class:`Upload`. ``replacing``: what
         the caller believes the name holds (the commit then publishes on that condition
-        without reading the previous meta first; a wrong belief only costs a retry)."""
+        without reading the previous meta first; a wrong belief only costs a retry).
+        ``server_time=False``: the committed info's ``mtime`` may be this client's clock
+        rather than the stored meta's server time (every reader still sees the server time;
+        reading it back costs the NATS store a round trip per commit)."""
 
     async def put(
         self,

@@ -312,6 +312,7 @@ class MemoryStore(ObjectStore):
         *,
         chunk_size: int | None = None,
         replacing: Replacing | None = None,
+        server_time: bool = True,
     ) -> Upload:
         await trio.lowlevel.checkpoint()
         check(bucket, meta.name)

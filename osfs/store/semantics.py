@@ -94,11 +94,13 @@ class MetaStream(Protocol):
         meta that ``last_meta`` cannot decode."""
         ...
 
-    async def publish_meta(self, info: ObjectInfo, *, expected: int | None) -> ObjectInfo:
+    async def publish_meta(self, info: ObjectInfo, *, expected: int | None, stamp: bool = True) -> ObjectInfo:
         """Store ``info`` as the latest meta of its name (replacing what was there) and
         return it with its ``revision`` and ``mtime`` as stored. With ``expected``, only
         while the meta subject's last message is at that sequence (0: none), else
-        ``StaleRevision``; without, unconditionally."""
+        ``StaleRevision``; without, unconditionally. ``stamp=False``: the returned
+        ``mtime`` may be this client's clock instead of the stored one (a stream that must
+        read the stored time back then saves that round trip)."""
         ...
 
     async def purge_meta(self, bucket: str, name: str, *, before: int) -> None:
@@ -308,6 +310,7 @@ class Semantics:
         *,
         unanswered: Callable[[ObjectInfo, Unavailable], Awaitable[ObjectInfo]] | None = None,
         replacing: Replacing | None = None,
+        stamp: bool = True,
     ) -> ObjectInfo:
         """Publish the meta of a new version whose chunks are all stored, then purge the
         chunks of the version it replaced (unless that was deleted, a link, or this one).
@@ -315,7 +318,8 @@ class Semantics:
         With ``replacing`` (what the caller believes the name holds), the first publish is
         made on that condition without reading the previous meta: one round trip instead of
         two when the belief holds (a new name: revision 0), and the usual read and retry
-        when the server refuses it.
+        when the server refuses it. ``stamp=False``: the returned ``mtime`` may be this
+        client's clock (see :meth:`MetaStream.publish_meta`).
 
         The meta is published on condition that its subject is still at the revision of
         the meta read just before, so the version whose chunks are purged is exactly the
@@ -339,7 +343,7 @@ class Semantics:
                 live = previous is not None and not previous.deleted and not previous.is_link
                 old = previous.nuid if live and previous is not None else ""
             sent = True
-            return await self.stream.publish_meta(info, expected=expected)
+            return await self.stream.publish_meta(info, expected=expected, stamp=stamp)
 
         try:
             committed = await self.retry_stale(attempt)

@@ -158,12 +158,24 @@ class Core:
 
     # ----- data ------------------------------------------------------------------------
     async def begin_put(
-        self, bucket: str, meta: ObjectMeta, chunk_size: int, replacing: Replacing | None = None
+        self,
+        bucket: str,
+        meta: ObjectMeta,
+        chunk_size: int,
+        replacing: Replacing | None = None,
+        server_time: bool = True,
     ) -> UploadPipe:
         limit = self.conn.nc.max_payload
         if limit and chunk_size > limit:
             raise BadName(f"chunk size {chunk_size} exceeds the server's max_payload {limit}")
         status = await self.metas.writable(bucket)
         return UploadPipe(
-            self.conn, self.semantics, bucket, meta, chunk_size, status.max_object_size, replacing
+            self.conn,
+            self.semantics,
+            bucket,
+            meta,
+            chunk_size,
+            status.max_object_size,
+            replacing,
+            server_time,
         )

@@ -96,13 +96,15 @@ class NatsMetaStream:
         msg = await self._last(bucket, name, leader)
         return msg.seq if msg is not None else 0
 
-    async def publish_meta(self, info: ObjectInfo, *, expected: int | None) -> ObjectInfo:
-        seq, when = await self.conn.publish_stored(
-            wire.stream_name(info.bucket),
-            wire.meta_subject(info.bucket, info.name),
-            wire.encode_meta(info),
-            meta_headers(expected),
-        )
+    async def publish_meta(self, info: ObjectInfo, *, expected: int | None, stamp: bool = True) -> ObjectInfo:
+        subject, payload = wire.meta_subject(info.bucket, info.name), wire.encode_meta(info)
+        if stamp:
+            seq, when = await self.conn.publish_stored(
+                wire.stream_name(info.bucket), subject, payload, meta_headers(expected)
+            )
+        else:  # the server's timestamp would take a Direct Get more
+            ack = await self.conn.publish(subject, payload, meta_headers(expected))
+            seq, when = int(ack.get("seq", 0)), None
         info = replace(info, revision=seq, mtime=when or datetime.now(UTC))
         self._observe(info)
         return info

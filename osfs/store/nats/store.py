@@ -336,12 +336,13 @@ class NatsStore(ObjectStore):
         *,
         chunk_size: int | None = None,
         replacing: Replacing | None = None,
+        server_time: bool = True,
     ) -> Upload:
         check(bucket, meta.name)
         size = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
         if size <= 0:
             raise BadName(f"invalid chunk size {size}")
-        pipe = await self._run(self._core.begin_put, bucket, meta, size, replacing)
+        pipe = await self._run(self._core.begin_put, bucket, meta, size, replacing, server_time)
         return NatsUpload(self._bridge, pipe)
 
     async def read(

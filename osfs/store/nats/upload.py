@@ -59,9 +59,11 @@ class UploadPipe:
         chunk_size: int,
         max_object_size: int,
         replacing: Replacing | None = None,
+        server_time: bool = True,
     ) -> None:
         self._conn = conn
         self._replacing = replacing
+        self._server_time = server_time
         self._semantics = semantics
         self._bucket = bucket
         self._meta = meta
@@ -211,7 +213,9 @@ class UploadPipe:
             return await self._settle_unanswered(info, exc)
 
         try:
-            return await self._semantics.commit(info, unanswered=unanswered, replacing=self._replacing)
+            return await self._semantics.commit(
+                info, unanswered=unanswered, replacing=self._replacing, stamp=self._server_time
+            )
         except BaseException:
             if not settled:
                 await self._purge_new()
