@@ -37,7 +37,7 @@ from .names import Node, join, parent_of
 from .openfiles import OpenFiles
 from .store.base import ObjectStore
 from .store.errors import NotFound, StoreError
-from .store.types import BucketConfig, ObjectMeta, valid_bucket_name
+from .store.types import BucketConfig, ObjectInfo, ObjectMeta, valid_bucket_name
 from .views import Views
 
 log = logging.getLogger(__name__)
@@ -170,15 +170,18 @@ class Namespace:
         self.views.drop(name)
         self.inodes.detach((name, ""))
 
-    async def _delete_object(self, bucket: str, name: str, op: str) -> None:
-        """Delete ``name`` from the store and the view (already gone is fine)."""
+    async def _delete_object(self, bucket: str, name: str, op: str) -> ObjectInfo | None:
+        """Delete ``name`` from the store and the view (already gone is fine); returns the
+        meta deleted (None when it was already gone)."""
+        deleted = None
         try:
-            await self.store.delete(bucket, name)
+            deleted = await self.store.delete(bucket, name)
         except NotFound:
             log.debug("%s %s/%s: already deleted", op, bucket, name)
         except StoreError as e:
             raise from_store(e, op, f"{bucket}/{name}") from None
         self.views.view(bucket).remove(name)
+        return deleted
 
     # ----- files ---------------------------------------------------------------------------
     async def unlink(self, key: Key) -> None:
@@ -194,9 +197,9 @@ class Namespace:
         await self.keep_parent(key)
         if writer is not None:
             self.files.unname(writer, obj)
-        kept = await self.files.kept_version(key, node)
-        if obj in view.infos:
-            await self._delete_object(key[0], obj, "unlink")
+        # the version deleted is kept for opens of the inode racing with the unlink: the
+        # delete reads it anyway, so it costs no round trip of its own
+        kept = await self._delete_object(key[0], obj, "unlink") if obj in view.infos else None
         self.files.orphan(key, kept)
         self.inodes.detach(key)
 

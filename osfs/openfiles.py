@@ -165,7 +165,7 @@ class OpenFiles:
 
     def orphan(self, key: Key, info: ObjectInfo | None) -> None:
         """``key``'s name is going away: keep its version ``info`` (from
-        :meth:`kept_version`) for opens of its inode."""
+        :meth:`kept_version`, or the meta a delete returned) for opens of its inode."""
         ino = self.inodes.find(key)
         if ino is not None and info is not None and info.nuid and info.link is None:
             self._orphans[ino] = info

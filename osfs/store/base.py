@@ -126,8 +126,9 @@ class ObjectStore(ABC):
         """
 
     @abstractmethod
-    async def delete(self, bucket: str, name: str) -> None:
-        """Publish a delete marker, then purge the chunks; ``NotFound`` if not live."""
+    async def delete(self, bucket: str, name: str) -> ObjectInfo:
+        """Publish a delete marker, then purge the chunks; ``NotFound`` if not live.
+        Returns the meta that was deleted (as it was last stored)."""
 
     @abstractmethod
     async def add_link(

@@ -278,9 +278,9 @@ class MemoryStore(ObjectStore):
         await trio.lowlevel.checkpoint()
         return await self._semantics.rename(bucket, old, new, replace_existing=replace)
 
-    async def delete(self, bucket: str, name: str) -> None:
+    async def delete(self, bucket: str, name: str) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
-        await self._semantics.delete(bucket, name)
+        return await self._semantics.delete(bucket, name)
 
     async def add_link(
         self,

@@ -232,20 +232,22 @@ class Semantics:
             await self.stream.purge_chunks(bucket, target.nuid)
         return moved
 
-    async def delete(self, bucket: str, name: str) -> None:
-        """Publish a delete marker over the live ``name``, then purge its chunks."""
+    async def delete(self, bucket: str, name: str) -> ObjectInfo:
+        """Publish a delete marker over the live ``name``, then purge its chunks; returns the
+        meta deleted. The marker's stored time is not read back (nobody asks for it)."""
         check(bucket, name)
         await self.stream.writable(bucket)
 
         async def mark(retry: bool) -> ObjectInfo:
             info = await self.info(bucket, name, leader=retry)
             marker = replace(info, deleted=True, size=0, chunks=0, digest="")
-            await self.stream.publish_meta(marker, expected=info.revision)
+            await self.stream.publish_meta(marker, expected=info.revision, stamp=False)
             return info
 
         info = await self.retry_stale(mark)
         if info.nuid:
             await self.stream.purge_chunks(bucket, info.nuid)
+        return info
 
     # ----- links -------------------------------------------------------------------------
     async def add_link(

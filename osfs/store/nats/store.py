@@ -296,9 +296,9 @@ class NatsStore(ObjectStore):
         rename = functools.partial(self._sem.rename, bucket, old, new, replace_existing=replace)
         return await self._run(rename)
 
-    async def delete(self, bucket: str, name: str) -> None:
+    async def delete(self, bucket: str, name: str) -> ObjectInfo:
         check(bucket, name)
-        await self._run(self._sem.delete, bucket, name)
+        return await self._run(self._sem.delete, bucket, name)
 
     async def add_link(
         self,
