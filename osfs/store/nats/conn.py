@@ -318,7 +318,9 @@ class Conn:
         msg = await self.request(subject, data, headers)
         return parse_ack(msg)
 
-    async def publish_pipelined(self, subject: str, data: bytes | memoryview) -> asyncio.Future[dict]:
+    async def publish_pipelined(
+        self, subject: str, data: bytes | memoryview, headers: dict | None = None
+    ) -> asyncio.Future[dict]:
         """Hand a JetStream publish to the connection; the future gets its ack (or error).
 
         Returns once the message is buffered for sending, without waiting for the ack: acks
@@ -333,7 +335,7 @@ class Conn:
         fut: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
         self._acks[token] = fut
         fut.add_done_callback(lambda _f: self._acks.pop(token, None))
-        await self._publish_for(fut, subject, data, self._ack_prefix + token)
+        await self._publish_for(fut, subject, data, self._ack_prefix + token, headers)
         return fut
 
     async def _reply_inbox(self, handler: Callable[[Any], None], *, views: bool = False) -> str:
@@ -360,11 +362,16 @@ class Conn:
         return str(self._ack_seq)
 
     async def _publish_for(
-        self, fut: asyncio.Future, subject: str, data: bytes | memoryview, reply: str
+        self,
+        fut: asyncio.Future,
+        subject: str,
+        data: bytes | memoryview,
+        reply: str,
+        headers: dict | None = None,
     ) -> None:
         """Publish a request whose answer completes ``fut``; cancel ``fut`` if it cannot go."""
         try:
-            await self.nc.publish(subject, data, reply=reply)
+            await self.nc.publish(subject, data, reply=reply, headers=headers)
         except BaseException as exc:
             fut.cancel()
             raise map_error(exc) from exc

@@ -172,6 +172,7 @@ class Core:
         return UploadPipe(
             self.conn,
             self.semantics,
+            self.metas,
             bucket,
             meta,
             chunk_size,

@@ -34,6 +34,10 @@ from .conn import Conn, RawMsg
 from .consumers import MetaConsumers
 
 ROLLUP = {"Nats-Rollup": "sub"}
+#: The header naming a message (its id for the stream's de-duplication).
+MSG_ID = "Nats-Msg-Id"
+#: The header that makes a publish conditional on the stream's last message's id.
+LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 
 _nuid = NUID()
 
@@ -96,14 +100,22 @@ class NatsMetaStream:
         msg = await self._last(bucket, name, leader)
         return msg.seq if msg is not None else 0
 
-    async def publish_meta(self, info: ObjectInfo, *, expected: int | None, stamp: bool = True) -> ObjectInfo:
+    async def publish_meta(
+        self, info: ObjectInfo, *, expected: int | None, stamp: bool = True, after: str | None = None
+    ) -> ObjectInfo:
+        """See :class:`~osfs.store.semantics.MetaStream`; with ``after``, the meta is also
+        stored only right after the message whose ``Nats-Msg-Id`` is ``after`` (the stream's
+        last message must be that one), else the server refuses it."""
         subject, payload = wire.meta_subject(info.bucket, info.name), wire.encode_meta(info)
+        headers = meta_headers(expected)
+        if after is not None:
+            headers = {**headers, LAST_MSG_ID: after}
         if stamp:
             seq, when = await self.conn.publish_stored(
-                wire.stream_name(info.bucket), subject, payload, meta_headers(expected)
+                wire.stream_name(info.bucket), subject, payload, headers
             )
         else:  # the server's timestamp would take a Direct Get more
-            ack = await self.conn.publish(subject, payload, meta_headers(expected))
+            ack = await self.conn.publish(subject, payload, headers)
             seq, when = int(ack.get("seq", 0)), None
         info = replace(info, revision=seq, mtime=when or datetime.now(UTC))
         self._observe(info)

@@ -22,6 +22,15 @@ deletes and metadata updates.
 If the meta publish itself fails without an answer (timeout, lost connection), the meta is
 re-read: a meta with our nuid means the put did commit; an unreadable state leaves the new
 chunks alone rather than risk purging data a committed meta points at.
+
+**One round trip for a small object.** When the whole object is one chunk still held at
+``commit`` and the writer said what the name holds (``replacing``), the chunk (with its
+nuid as ``Nats-Msg-Id``) and the meta are published back to back and their acks awaited
+together. The meta carries ``Nats-Expected-Last-Msg-Id`` = that nuid besides its usual
+condition, so the server stores it only if the stream's last message is our chunk: a
+refused or lost chunk can never be followed by a visible meta. When the meta is refused
+(the chunk failed, another message came in between, the name changed), the chunk's own
+answer decides: its error is raised, or the meta is committed the usual way.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from ..types import ObjectInfo, ObjectMeta, Replacing
 from . import wire
 from .conn import Conn
 from .digest import Sha256Pipe
-from .meta import new_nuid, purge_subject
+from .meta import MSG_ID, NatsMetaStream, new_nuid, purge_subject
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,7 @@ class UploadPipe:
         self,
         conn: Conn,
         semantics: Semantics,
+        metas: NatsMetaStream,
         bucket: str,
         meta: ObjectMeta,
         chunk_size: int,
@@ -62,6 +72,7 @@ class UploadPipe:
         server_time: bool = True,
     ) -> None:
         self._conn = conn
+        self._metas = metas
         self._replacing = replacing
         self._server_time = server_time
         self._semantics = semantics
@@ -181,18 +192,80 @@ class UploadPipe:
     async def commit(self) -> ObjectInfo:
         if self._finished:
             raise StoreError("upload already finished")
+        together = self.chunks == 0 and bool(self._buf) and self._replacing is not None
         try:
-            if self._buf:
+            digest = await self._sha.digest()
+            if together:
+                self._harvest()
+                if self._error is not None:
+                    raise self._error
                 chunk = bytes(self._buf)
                 self._buf.clear()
-                await self._publish(chunk)
-            await self._drain()
-            digest = await self._sha.digest()
+                self._window.append(
+                    await self._conn.publish_pipelined(self._subject, chunk, {MSG_ID: self.nuid})
+                )
+                self.chunks = 1
+            else:
+                if self._buf:
+                    chunk = bytes(self._buf)
+                    self._buf.clear()
+                    await self._publish(chunk)
+                await self._drain()
         except BaseException:
             await self.abort()
             raise
+        info = self._info(digest)
+        if together:
+            try:
+                return await self._commit_together(info)
+            except BaseException:
+                await self.abort()
+                raise
         self._finished = True
-        info = ObjectInfo(
+        return await self._commit(info, self._replacing)
+
+    async def _commit_together(self, info: ObjectInfo) -> ObjectInfo:
+        """Publish the meta of the one chunk in flight right behind it (see the module
+        docstring); the usual commit if the server refuses the meta and stored the chunk.
+        The caller aborts the upload if this raises before it is finished."""
+        assert self._replacing is not None
+        try:
+            committed = await self._metas.publish_meta(
+                info, expected=self._replacing.revision, stamp=self._server_time, after=self.nuid
+            )
+        except Unavailable as exc:
+            # the meta may be stored: the re-read decides, and purges only if it is not
+            self._finished = True
+            for fut in self._window:
+                if fut.done() and not fut.cancelled():
+                    fut.exception()  # retrieved: the re-read decides
+            self._window.clear()
+            return await self._settle_unanswered(info, exc)
+        except StoreError:
+            await self._drain()  # the chunk's error, if it was refused
+            self._finished = True
+            return await self._commit(info, None)
+        self._finished = True
+        # the meta's condition proves the chunk is stored: its ack is only collected
+        if self._window:
+            await asyncio.wait(list(self._window), timeout=self._conn.timeout)
+            for fut in self._window:
+                if fut.done() and not fut.cancelled():
+                    fut.exception()
+        self._window.clear()
+        old = self._replacing.nuid
+        if old and old != info.nuid:
+            try:
+                await self._metas.purge_chunks(info.bucket, old)
+            except StoreError as exc:
+                log.warning(
+                    "%s/%s: purging the replaced version's chunks failed: %s", info.bucket, info.name, exc
+                )
+        return committed
+
+    def _info(self, digest: bytes) -> ObjectInfo:
+        """The meta of this upload, all of whose chunks are sent, with ``digest``."""
+        return ObjectInfo(
             bucket=self._bucket,
             name=self._meta.name,
             nuid=self.nuid,
@@ -205,6 +278,10 @@ class UploadPipe:
             metadata=self._meta.metadata,
             max_chunk_size=self._chunk_size,
         )
+
+    async def _commit(self, info: ObjectInfo, belief: Replacing | None) -> ObjectInfo:
+        """Commit ``info`` through the semantics (``belief``: what the name holds, or None
+        to read the previous meta first); purge the new chunks if that fails."""
         settled = False  # the publish got no answer and ``_settle_unanswered`` decided
 
         async def unanswered(info: ObjectInfo, exc: Unavailable) -> ObjectInfo:
@@ -214,7 +291,7 @@ class UploadPipe:
 
         try:
             return await self._semantics.commit(
-                info, unanswered=unanswered, replacing=self._replacing, stamp=self._server_time
+                info, unanswered=unanswered, replacing=belief, stamp=self._server_time
             )
         except BaseException:
             if not settled:
