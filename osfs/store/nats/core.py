@@ -169,6 +169,20 @@ class Core:
         if limit and chunk_size > limit:
             raise BadName(f"chunk size {chunk_size} exceeds the server's max_payload {limit}")
         status = await self.metas.writable(bucket)
+        return self.new_pipe(bucket, meta, chunk_size, status.max_object_size, replacing, server_time)
+
+    def new_pipe(
+        self,
+        bucket: str,
+        meta: ObjectMeta,
+        chunk_size: int,
+        max_object_size: int,
+        replacing: Replacing | None = None,
+        server_time: bool = True,
+    ) -> UploadPipe:
+        """A put into ``bucket``, known writable with ``max_object_size`` and to accept
+        ``chunk_size``; no I/O, so callable from the trio thread too (the pipe is then used
+        only on the loop)."""
         return UploadPipe(
             self.conn,
             self.semantics,
@@ -176,7 +190,7 @@ class Core:
             bucket,
             meta,
             chunk_size,
-            status.max_object_size,
+            max_object_size,
             replacing,
             server_time,
         )

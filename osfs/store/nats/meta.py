@@ -20,6 +20,7 @@ this store is read again at once (:meth:`NatsMetaStream.forget_status`).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -40,14 +41,17 @@ MSG_ID = "Nats-Msg-Id"
 LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 
 _nuid = NUID()
+#: Guards ``_nuid``: upload pipes are also made on the trio thread (``Core.new_pipe``).
+_nuid_lock = threading.Lock()
 
 #: Seconds a bucket's writable status is reused by :meth:`NatsMetaStream.writable`.
 WRITABLE_TTL = 1.0
 
 
 def new_nuid() -> str:
-    """A fresh 22-character NUID (a new chunk subject per version)."""
-    return _nuid.next().decode()
+    """A fresh 22-character NUID (a new chunk subject per version); from any thread."""
+    with _nuid_lock:
+        return _nuid.next().decode()
 
 
 def meta_headers(expected: int | None) -> dict[str, str]:
