@@ -174,13 +174,18 @@ class Namespace:
         """Delete ``name`` from the store and the view (already gone is fine); returns the
         meta deleted (None when it was already gone)."""
         deleted = None
-        try:
-            deleted = await self.store.delete(bucket, name)
-        except NotFound:
-            log.debug("%s %s/%s: already deleted", op, bucket, name)
-        except StoreError as e:
-            raise from_store(e, op, f"{bucket}/{name}") from None
-        self.views.view(bucket).remove(name)
+        view = self.views.view(bucket)
+        # the marker's echo may come through the watch before the delete's answer: held
+        # until the view has dropped the name, it is not taken for another client's change
+        # (which would make the kernel forget the directory's entries)
+        with view.holding(name):
+            try:
+                deleted = await self.store.delete(bucket, name)
+            except NotFound:
+                log.debug("%s %s/%s: already deleted", op, bucket, name)
+            except StoreError as e:
+                raise from_store(e, op, f"{bucket}/{name}") from None
+            view.remove(name)
         return deleted
 
     # ----- files ---------------------------------------------------------------------------
