@@ -14,7 +14,10 @@ Prints MB/s (10^6 bytes/s), rates and ratios, medians over ``--rounds``:
 * cold random 4 KiB reads per second at queue depth 1 and 16 (fresh mount; every offset
   read once; ``POSIX_FADV_RANDOM`` so the kernel reads nothing ahead);
 * ``ls -l`` and ``stat`` of every file in a bucket of ``--objects`` objects (fresh mount);
-* ``cp -r`` of 1,000 files of 4 KiB into the mount;
+* ``cp -r`` of 1,000 files of 4 KiB into the mount in files/s, against nats-py's sequential
+  ``ObjectStore.put`` of the same files (and, as information, all of them put at once), and
+  ``rm -r`` of them against nats-py's sequential ``ObjectStore.delete`` (medians over
+  ``--rounds``; every round copies into a new directory);
 * peak RSS of the osfs process after copying ``--rss-mib`` MiB in and out;
 * delay from a put by another client (nats-py) to its visibility in the mount.
 
@@ -123,6 +126,37 @@ def raw_loops(url: str, src: Path) -> tuple[float, float]:
     return res.get("raw publish, 16 acks in flight", RAW_CHUNK), res.get(
         "raw direct get by seq, 16 in flight", RAW_CHUNK
     )
+
+
+#: Small files copied by the ``small`` figures.
+SMALL_FILES = 1000
+
+
+def nats_py_small(url: str, bucket: str, files: list[Path]) -> tuple[float, float, float]:
+    """Files/s of nats-py putting ``files`` one after the other, then all at once (other
+    names), and deleting the first ones one after the other."""
+
+    async def run(js):
+        obs = await js.create_object_store(bucket)
+        blobs = [(f.name, f.read_bytes()) for f in files]
+        settle()
+        t = time.perf_counter()
+        for name, data in blobs:
+            await obs.put(name, data)
+        seq_put = len(blobs) / (time.perf_counter() - t)
+        settle()
+        t = time.perf_counter()
+        await asyncio.gather(*(obs.put("all/" + name, data) for name, data in blobs))
+        all_put = len(blobs) / (time.perf_counter() - t)
+        settle()
+        t = time.perf_counter()
+        for name, _ in blobs:
+            await obs.delete(name)
+        seq_delete = len(blobs) / (time.perf_counter() - t)
+        await js.delete_object_store(bucket)
+        return seq_put, all_put, seq_delete
+
+    return peer(url, run)
 
 
 def delete_buckets(url: str, buckets: list[str]) -> None:
@@ -347,14 +381,27 @@ def main() -> None:
         if only & {"small", "vis"}:
             small = work / "small"
             small.mkdir()
-            for i in range(1000):
+            for i in range(SMALL_FILES):
                 (small / f"s{i:04d}").write_bytes(os.urandom(4096))
             with mounted(mnt, url):
                 (mnt / smallb).mkdir()
-                add(
-                    "cp_r_small",
-                    timed(lambda: subprocess.run(["cp", "-r", str(small), str(mnt / smallb)], check=True)),
-                )
+            for r in range(args.rounds if "small" in only else 1):
+                if "small" in only:
+                    seq_put, all_put, seq_delete = nats_py_small(
+                        url, f"pysmall{tag}r{r}", sorted(small.iterdir())
+                    )
+                    add("py_small_put", seq_put)
+                    add("py_small_put_all", all_put)
+                    add("py_small_delete", seq_delete)
+                with mounted(mnt, url):
+                    target = mnt / smallb / f"r{r}"
+                    settle()
+                    cmd = ["cp", "-r", str(small), str(target)]
+                    add("cp_r_small", SMALL_FILES / timed(lambda c=cmd: subprocess.run(c, check=True)))
+                    if "small" in only:
+                        settle()
+                        cmd = ["rm", "-r", str(target)]
+                        add("rm_r_small", SMALL_FILES / timed(lambda c=cmd: subprocess.run(c, check=True)))
         if "vis" in only:
             with mounted(mnt, url):
                 res["visibility"] = visibility_delays(url, mnt, smallb, 50)
@@ -411,9 +458,21 @@ def report(args: argparse.Namespace, url: str, res: dict[str, list[float]]) -> N
     if "ls_l" in res:
         print(f"  ls -lR of {args.objects} objects    {med('ls_l'):8.2f} s")
         print(f"  find -printf (stat) of them {med('find_stat'):8.2f} s")
-    if "cp_r_small" in res:
-        rate = 1000 / med("cp_r_small")
-        print(f"  cp -r of 1000 x 4 KiB       {med('cp_r_small'):8.2f} s   ({rate:.0f} files/s)")
+    if "py_small_put" in res:
+        print(
+            f"  cp -r of {SMALL_FILES} x 4 KiB       {med('cp_r_small'):8.0f} files/s"
+            f"   nats-py sequential put {med('py_small_put'):6.0f} files/s"
+            f" {ratio('cp_r_small', 'py_small_put')}"
+            f"   all puts at once {med('py_small_put_all'):6.0f} files/s"
+            f" {ratio('cp_r_small', 'py_small_put_all')}"
+        )
+        print(
+            f"  rm -r of them               {med('rm_r_small'):8.0f} files/s"
+            f"   nats-py sequential delete {med('py_small_delete'):6.0f} files/s"
+            f" {ratio('rm_r_small', 'py_small_delete')}"
+        )
+    elif "cp_r_small" in res:
+        print(f"  cp -r of {SMALL_FILES} x 4 KiB       {med('cp_r_small'):8.0f} files/s")
     if "visibility" in res:
         vis = res["visibility"]
         print(

@@ -37,7 +37,7 @@ from .names import Node, join, parent_of
 from .openfiles import OpenFiles
 from .store.base import ObjectStore
 from .store.errors import NotFound, StoreError
-from .store.types import BucketConfig, ObjectMeta, valid_bucket_name
+from .store.types import BucketConfig, ObjectInfo, ObjectMeta, valid_bucket_name
 from .views import Views
 
 log = logging.getLogger(__name__)
@@ -170,15 +170,23 @@ class Namespace:
         self.views.drop(name)
         self.inodes.detach((name, ""))
 
-    async def _delete_object(self, bucket: str, name: str, op: str) -> None:
-        """Delete ``name`` from the store and the view (already gone is fine)."""
-        try:
-            await self.store.delete(bucket, name)
-        except NotFound:
-            log.debug("%s %s/%s: already deleted", op, bucket, name)
-        except StoreError as e:
-            raise from_store(e, op, f"{bucket}/{name}") from None
-        self.views.view(bucket).remove(name)
+    async def _delete_object(self, bucket: str, name: str, op: str) -> ObjectInfo | None:
+        """Delete ``name`` from the store and the view (already gone is fine); returns the
+        meta deleted (None when it was already gone)."""
+        deleted = None
+        view = self.views.view(bucket)
+        # the marker's echo may come through the watch before the delete's answer: held
+        # until the view has dropped the name, it is not taken for another client's change
+        # (which would make the kernel forget the directory's entries)
+        with view.holding(name):
+            try:
+                deleted = await self.store.delete(bucket, name)
+            except NotFound:
+                log.debug("%s %s/%s: already deleted", op, bucket, name)
+            except StoreError as e:
+                raise from_store(e, op, f"{bucket}/{name}") from None
+            view.remove(name)
+        return deleted
 
     # ----- files ---------------------------------------------------------------------------
     async def unlink(self, key: Key) -> None:
@@ -194,9 +202,9 @@ class Namespace:
         await self.keep_parent(key)
         if writer is not None:
             self.files.unname(writer, obj)
-        kept = await self.files.kept_version(key, node)
-        if obj in view.infos:
-            await self._delete_object(key[0], obj, "unlink")
+        # the version deleted is kept for opens of the inode racing with the unlink: the
+        # delete reads it anyway, so it costs no round trip of its own
+        kept = await self._delete_object(key[0], obj, "unlink") if obj in view.infos else None
         self.files.orphan(key, kept)
         self.inodes.detach(key)
 

@@ -52,7 +52,7 @@ from .names import Node
 from .readahead import ReadAhead
 from .store.base import ObjectStore
 from .store.errors import ObjectReplaced, StoreError
-from .store.types import ObjectInfo, ObjectMeta
+from .store.types import NOTHING, ObjectInfo, ObjectMeta, Replacing
 from .views import Views
 from .writeback import Writer
 
@@ -165,7 +165,7 @@ class OpenFiles:
 
     def orphan(self, key: Key, info: ObjectInfo | None) -> None:
         """``key``'s name is going away: keep its version ``info`` (from
-        :meth:`kept_version`) for opens of its inode."""
+        :meth:`kept_version`, or the meta a delete returned) for opens of its inode."""
         ino = self.inodes.find(key)
         if ino is not None and info is not None and info.nuid and info.link is None:
             self._orphans[ino] = info
@@ -231,7 +231,9 @@ class OpenFiles:
         the owner metadata ``owner``; adds one lookup to its inode. Returns the reply, the
         inode and the node shown."""
         meta = ObjectMeta(key[1], metadata={**mode_meta(mode, 0o666, self.options.umask), **owner})
-        writer = self._new_writer(key[0], meta, base=None)
+        # the name is free in the view: most likely it never held a meta (a delete marker
+        # there only costs the commit one refused publish)
+        writer = self._new_writer(key[0], meta, base=None, replacing=NOTHING)
         await self._guard(writer.start(None), "create", f"{key[0]}/{key[1]}")
         placeholder = ObjectInfo(key[0], key[1], "", 0, 0, "", datetime.now(UTC), metadata=meta.metadata)
         self.views.view(key[0]).set_pending(key[1], placeholder)
@@ -256,9 +258,19 @@ class OpenFiles:
         return handle
 
     # ----- writers -------------------------------------------------------------------------
-    def _new_writer(self, bucket: str, meta: ObjectMeta, base: ObjectInfo | None) -> Writer:
+    def _new_writer(
+        self, bucket: str, meta: ObjectMeta, base: ObjectInfo | None, replacing: Replacing | None = None
+    ) -> Writer:
         o = self.options
-        return Writer(self.store, bucket, meta, spool_dir=o.spool_dir, chunk_size=o.chunk_size, base=base)
+        return Writer(
+            self.store,
+            bucket,
+            meta,
+            spool_dir=o.spool_dir,
+            chunk_size=o.chunk_size,
+            base=base,
+            replacing=replacing,
+        )
 
     async def _writer(self, ino: int, key: Key, node: Node, *, truncate: bool) -> Writer:
         """The writer of ``ino``, made on first use (filled from the stored version unless
@@ -276,7 +288,7 @@ class OpenFiles:
                 await self.views.full_info(key[0], listed, "open for writing") if listed is not None else None
             )
             meta = without_mtime(base.meta() if base is not None else ObjectMeta(obj))
-            writer = self._new_writer(key[0], meta, base)
+            writer = self._new_writer(key[0], meta, base, Replacing.of(base) if base is not None else None)
             await self._guard(writer.start(None if truncate else base), "open for writing", obj)
             self._writers[ino] = writer
             return writer

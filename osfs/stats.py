@@ -46,16 +46,20 @@ class Counters:
     writes: int = 0
     errors: int = 0
     last_error: str = ""
+    #: Requests translated, by operation (answered and failed alike).
+    requests: dict[str, int] = field(default_factory=dict)
 
     def failed(self, op: str, err: int) -> None:
         """Request ``op`` failed with ``err``: counted unless ``err`` is an answer."""
+        self.requests[op] = self.requests.get(op, 0) + 1
         if err not in ANSWERS:
             self.errors += 1
             self.last_error = f"{op}: {errno.errorcode.get(err, err)}"
 
     def answered(self, op: str, result: Any) -> None:
         """Request ``op`` succeeded with ``result``: reads count the bytes returned, writes
-        the bytes accepted; other requests are not counted."""
+        the bytes accepted; every request counts in ``requests``."""
+        self.requests[op] = self.requests.get(op, 0) + 1
         if op == "read":
             self.reads += 1
             self.bytes_read += len(result)
@@ -84,7 +88,8 @@ def snapshot(counters: Counters, uploads: Uploads, store: ObjectStore) -> dict[s
     Keys: ``uptime_s``, ``bytes_read``, ``bytes_written``, ``reads``, ``writes``,
     ``uploads`` (files published), ``uploads_in_flight`` (files open for writing or still
     publishing),
-    ``errors`` (failed requests), ``last_error``, ``cache_hits``, ``chunk_fetches``,
+    ``errors`` (failed requests), ``last_error``, ``requests`` (FUSE requests translated,
+    by operation), ``cache_hits``, ``chunk_fetches``,
     ``cache_hit_rate`` (0..1, null before the first read), ``cache_bytes``, ``cache_limit``,
     ``digests_verified`` / ``digest_failures`` (versions read in order whose SHA-256 digest
     matched / did not match), ``disk_cache_hits``, ``disk_cache_bytes`` and
@@ -103,6 +108,7 @@ def snapshot(counters: Counters, uploads: Uploads, store: ObjectStore) -> dict[s
         "uploads_in_flight": uploads.in_flight,
         "errors": c.errors,
         "last_error": c.last_error,
+        "requests": dict(c.requests),
         "cache_hits": hits,
         "chunk_fetches": fetches,
         "cache_hit_rate": round(hits / (hits + fetches), 4) if hits + fetches else None,

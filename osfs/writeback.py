@@ -54,7 +54,7 @@ import trio
 from .store.base import ObjectStore, Upload
 from .store.bridge import Call, call_in_thread
 from .store.errors import BadName, NoSpace, Sealed, StoreError, TooLarge, Unavailable
-from .store.types import ObjectInfo, ObjectMeta
+from .store.types import ObjectInfo, ObjectMeta, Replacing
 
 log = logging.getLogger(__name__)
 
@@ -256,8 +256,12 @@ class Writer:
         spool_dir: Path,
         chunk_size: int,
         base: ObjectInfo | None = None,
+        replacing: Replacing | None = None,
     ) -> None:
         self.store = store
+        #: What the name holds as the creator saw it, passed to the streaming put
+        #: (:meth:`osfs.store.base.ObjectStore.begin_put`) so its commit reads no meta first.
+        self.replacing = replacing
         self.bucket = bucket
         self.meta = meta
         self.base = base
@@ -298,19 +302,28 @@ class Writer:
             if fill_from is not None and fill_from.size > 0:
                 await self._fill_spool(fill_from)
             else:
-                await self._restart()
+                await self._restart(self.replacing)
         except BaseException:
             await self.close()
             raise
 
-    async def _restart(self) -> None:
-        """Empty content: a new stream (a spool for a file without a name)."""
+    async def _restart(self, replacing: Replacing | None = None) -> None:
+        """Empty content: a new stream (a spool for a file without a name). ``replacing``:
+        what the name holds as the creator saw it (see ``ObjectStore.begin_put``); only the
+        first stream of a writer knows it."""
         self.size = 0
         self.dirty = True
         if self.unlinked:
             self._spool = Spool(self._spool_dir)
         else:
-            self._upload = await self.store.begin_put(self.bucket, self.meta, chunk_size=self._chunk_size)
+            # the mount shows its writer's mtime, not the publish time: not read back
+            self._upload = await self.store.begin_put(
+                self.bucket,
+                self.meta,
+                chunk_size=self._chunk_size,
+                replacing=replacing,
+                server_time=False,
+            )
 
     async def _fill_spool(self, source: ObjectInfo) -> None:
         spool = self._spool = Spool(self._spool_dir)

@@ -24,7 +24,15 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 
-from .types import AccountUsage, BucketConfig, BucketStatus, ObjectInfo, ObjectMeta, StoreCounters
+from .types import (
+    AccountUsage,
+    BucketConfig,
+    BucketStatus,
+    ObjectInfo,
+    ObjectMeta,
+    Replacing,
+    StoreCounters,
+)
 
 
 class Upload(ABC):
@@ -129,8 +137,9 @@ class ObjectStore(ABC):
         """
 
     @abstractmethod
-    async def delete(self, bucket: str, name: str) -> None:
-        """Publish a delete marker, then purge the chunks; ``NotFound`` if not live."""
+    async def delete(self, bucket: str, name: str) -> ObjectInfo:
+        """Publish a delete marker, then purge the chunks; ``NotFound`` if not live.
+        Returns the meta that was deleted (as it was last stored)."""
 
     @abstractmethod
     async def add_link(
@@ -165,8 +174,21 @@ class ObjectStore(ABC):
 
     # ----- objects: data ---------------------------------------------------------------
     @abstractmethod
-    async def begin_put(self, bucket: str, meta: ObjectMeta, *, chunk_size: int | None = None) -> Upload:
-        """Start a streaming put of ``meta.name``; see :class:`Upload`."""
+    async def begin_put(
+        self,
+        bucket: str,
+        meta: ObjectMeta,
+        *,
+        chunk_size: int | None = None,
+        replacing: Replacing | None = None,
+        server_time: bool = True,
+    ) -> Upload:
+        """Start a streaming put of ``meta.name``; see :class:`Upload`. ``replacing``: what
+        the caller believes the name holds (the commit then publishes on that condition
+        without reading the previous meta first; a wrong belief only costs a retry).
+        ``server_time=False``: the committed info's ``mtime`` may be this client's clock
+        rather than the stored meta's server time (every reader still sees the server time;
+        reading it back costs the NATS store a round trip per commit)."""
 
     async def put(
         self,

@@ -60,6 +60,7 @@ from .types import (
     BucketStatus,
     ObjectInfo,
     ObjectMeta,
+    Replacing,
 )
 
 
@@ -78,8 +79,10 @@ class MemoryUpload(Upload):
         bucket: str,
         meta: ObjectMeta,
         chunk_size: int,
+        replacing: Replacing | None = None,
     ) -> None:
         self._semantics = semantics
+        self._replacing = replacing
         self._stream = stream
         self._take_failure = take_failure
         self._bucket = bucket
@@ -139,7 +142,7 @@ class MemoryUpload(Upload):
             self._meta = meta
         self._finished = True
         try:
-            info = await self._semantics.commit(self._last_chunks())
+            info = await self._semantics.commit(self._last_chunks(), replacing=self._replacing)
         except BaseException:
             self._purge()
             raise
@@ -288,9 +291,9 @@ class MemoryStore(ObjectStore):
         await trio.lowlevel.checkpoint()
         return await self._semantics.rename(bucket, old, new, replace_existing=replace)
 
-    async def delete(self, bucket: str, name: str) -> None:
+    async def delete(self, bucket: str, name: str) -> ObjectInfo:
         await trio.lowlevel.checkpoint()
-        await self._semantics.delete(bucket, name)
+        return await self._semantics.delete(bucket, name)
 
     async def add_link(
         self,
@@ -315,14 +318,24 @@ class MemoryStore(ObjectStore):
         return await self._semantics.resolve(bucket, name)
 
     # ----- objects: data ---------------------------------------------------------------
-    async def begin_put(self, bucket: str, meta: ObjectMeta, *, chunk_size: int | None = None) -> Upload:
+    async def begin_put(
+        self,
+        bucket: str,
+        meta: ObjectMeta,
+        *,
+        chunk_size: int | None = None,
+        replacing: Replacing | None = None,
+        server_time: bool = True,
+    ) -> Upload:
         await trio.lowlevel.checkpoint()
         check(bucket, meta.name)
         await self.stream.writable(bucket)
         size = chunk_size or DEFAULT_CHUNK_SIZE
         if size <= 0:
             raise BadName(f"invalid chunk size {size}")
-        return MemoryUpload(self._semantics, self.stream, self._take_put_failure, bucket, meta, size)
+        return MemoryUpload(
+            self._semantics, self.stream, self._take_put_failure, bucket, meta, size, replacing
+        )
 
     def _chunks_of(self, info: ObjectInfo) -> list[bytes]:
         b = self.stream.bucket(info.bucket)

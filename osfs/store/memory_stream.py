@@ -111,7 +111,8 @@ class MemoryStream:
         info = self.bucket(bucket).metas.get(name)
         return info.revision if info is not None else 0
 
-    async def publish_meta(self, info: ObjectInfo, *, expected: int | None) -> ObjectInfo:
+    async def publish_meta(self, info: ObjectInfo, *, expected: int | None, stamp: bool = True) -> ObjectInfo:
+        # the stored time is known here: ``stamp`` changes nothing
         b = self.bucket(info.bucket)
         if b.read_only:
             raise Sealed(f"bucket {info.bucket} is sealed")

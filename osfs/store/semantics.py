@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from .errors import BadName, BucketNotFound, Conflict, NotFound, StaleRevision, StoreError, Unavailable
-from .types import BucketStatus, Link, ObjectInfo, ObjectMeta, valid_bucket_name
+from .types import BucketStatus, Link, ObjectInfo, ObjectMeta, Replacing, valid_bucket_name
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,13 @@ class MetaStream(Protocol):
         meta that ``last_meta`` cannot decode."""
         ...
 
-    async def publish_meta(self, info: ObjectInfo, *, expected: int | None) -> ObjectInfo:
+    async def publish_meta(self, info: ObjectInfo, *, expected: int | None, stamp: bool = True) -> ObjectInfo:
         """Store ``info`` as the latest meta of its name (replacing what was there) and
         return it with its ``revision`` and ``mtime`` as stored. With ``expected``, only
         while the meta subject's last message is at that sequence (0: none), else
-        ``StaleRevision``; without, unconditionally."""
+        ``StaleRevision``; without, unconditionally. ``stamp=False``: the returned
+        ``mtime`` may be this client's clock instead of the stored one (a stream that must
+        read the stored time back then saves that round trip)."""
         ...
 
     async def purge_meta(self, bucket: str, name: str, *, before: int) -> None:
@@ -230,20 +232,22 @@ class Semantics:
             await self.stream.purge_chunks(bucket, target.nuid)
         return moved
 
-    async def delete(self, bucket: str, name: str) -> None:
-        """Publish a delete marker over the live ``name``, then purge its chunks."""
+    async def delete(self, bucket: str, name: str) -> ObjectInfo:
+        """Publish a delete marker over the live ``name``, then purge its chunks; returns the
+        meta deleted. The marker's stored time is not read back (nobody asks for it)."""
         check(bucket, name)
         await self.stream.writable(bucket)
 
         async def mark(retry: bool) -> ObjectInfo:
             info = await self.info(bucket, name, leader=retry)
             marker = replace(info, deleted=True, size=0, chunks=0, digest="")
-            await self.stream.publish_meta(marker, expected=info.revision)
+            await self.stream.publish_meta(marker, expected=info.revision, stamp=False)
             return info
 
         info = await self.retry_stale(mark)
         if info.nuid:
             await self.stream.purge_chunks(bucket, info.nuid)
+        return info
 
     # ----- links -------------------------------------------------------------------------
     async def add_link(
@@ -307,9 +311,17 @@ class Semantics:
         info: ObjectInfo,
         *,
         unanswered: Callable[[ObjectInfo, Unavailable], Awaitable[ObjectInfo]] | None = None,
+        replacing: Replacing | None = None,
+        stamp: bool = True,
     ) -> ObjectInfo:
         """Publish the meta of a new version whose chunks are all stored, then purge the
         chunks of the version it replaced (unless that was deleted, a link, or this one).
+
+        With ``replacing`` (what the caller believes the name holds), the first publish is
+        made on that condition without reading the previous meta: one round trip instead of
+        two when the belief holds (a new name: revision 0), and the usual read and retry
+        when the server refuses it. ``stamp=False``: the returned ``mtime`` may be this
+        client's clock (see :meth:`MetaStream.publish_meta`).
 
         The meta is published on condition that its subject is still at the revision of
         the meta read just before, so the version whose chunks are purged is exactly the
@@ -320,15 +332,20 @@ class Semantics:
         ``unanswered(info, exc)`` decides: it returns the info as committed, or raises.
         A failed purge of the old chunks is logged, not raised: the put did commit.
         """
-        old: ObjectInfo | None = None
+        old = ""  # the nuid of the replaced version whose chunks go ("" none)
         sent = False  # a publish is out whose answer may have been lost
 
         async def attempt(retry: bool) -> ObjectInfo:
             nonlocal old, sent
             sent = False
-            old, expected = await self._previous(info.bucket, info.name, retry)
+            if replacing is not None and not retry:
+                old, expected = replacing.nuid, replacing.revision
+            else:
+                previous, expected = await self._previous(info.bucket, info.name, retry)
+                live = previous is not None and not previous.deleted and not previous.is_link
+                old = previous.nuid if live and previous is not None else ""
             sent = True
-            return await self.stream.publish_meta(info, expected=expected)
+            return await self.stream.publish_meta(info, expected=expected, stamp=stamp)
 
         try:
             committed = await self.retry_stale(attempt)
@@ -336,9 +353,9 @@ class Semantics:
             if not sent or unanswered is None:
                 raise
             committed = await unanswered(info, exc)
-        if old is not None and not old.deleted and not old.is_link and old.nuid and old.nuid != info.nuid:
+        if old and old != info.nuid:
             try:
-                await self.stream.purge_chunks(info.bucket, old.nuid)
+                await self.stream.purge_chunks(info.bucket, old)
             except StoreError as exc:
                 log.warning(
                     "%s/%s: purging the replaced version's chunks failed: %s", info.bucket, info.name, exc

@@ -122,6 +122,28 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class Replacing:
+    """What the writer of a put believes its name holds now, so the commit needs no read of
+    the previous meta: ``revision`` is the sequence of the name's last meta message (0: the
+    name never had one) and ``nuid`` the version whose chunks the new one replaces ("" when
+    that is none: no version, a link, a delete marker). A wrong belief costs one refused
+    publish, after which the commit reads the previous meta as usual."""
+
+    revision: int
+    nuid: str = ""
+
+    @classmethod
+    def of(cls, info: ObjectInfo) -> Replacing:
+        """The belief that ``info`` is the name's last meta."""
+        live = not info.deleted and info.link is None
+        return cls(info.revision, info.nuid if live else "")
+
+
+#: The belief that a name holds nothing at all (a new file).
+NOTHING = Replacing(0)
+
+
+@dataclass(frozen=True)
 class StreamSource:
     """A stream source or mirror (seed ``StreamSource``)."""
 

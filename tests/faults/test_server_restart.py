@@ -126,7 +126,8 @@ def test_server_down_fails_with_eio_and_the_mount_recovers(own_server, mounts, b
         "import sys\n"
         "p = sys.argv[1]\n"
         "try:\n"
-        "    open(p, 'wb').write(b'x' * 300000)\n"
+        "    with open(p, 'wb') as f:\n"  # a create needs no server: close reports the upload
+        "        f.write(b'x' * 300000)\n"
         "except OSError as e:\n"
         "    print(e.errno)\n"
         "    sys.exit(3)\n"

@@ -20,7 +20,7 @@ import json
 from ..disk_cache import DiskCache
 from ..errors import BadName, Conflict, StoreError
 from ..semantics import Semantics
-from ..types import AccountUsage, BucketConfig, BucketStatus, ObjectInfo, ObjectMeta
+from ..types import AccountUsage, BucketConfig, BucketStatus, ObjectInfo, ObjectMeta, Replacing
 from . import wire
 from .bulk import BulkLane
 from .conn import Conn
@@ -99,6 +99,7 @@ class Core:
             cfg = wire.stream_config(config)
         except ValueError as exc:
             raise BadName(str(exc)) from exc
+        self.metas.forget_status(config.bucket)
         try:
             si = await self.conn.api("STREAM.CREATE." + cfg["name"], cfg)
         except Conflict:
@@ -106,6 +107,7 @@ class Core:
         return wire.bucket_status(si, objects=0 if not (si.get("state") or {}).get("messages") else -1)
 
     async def delete_bucket(self, bucket: str) -> None:
+        self.metas.forget_status(bucket)
         await self.conn.api("STREAM.DELETE." + wire.stream_name(bucket))
         self.conn.no_direct.discard(wire.stream_name(bucket))
 
@@ -114,7 +116,10 @@ class Core:
         cfg = dict(si["config"])
         if not cfg.get("sealed"):
             cfg["sealed"] = True
-            si = await self.conn.api("STREAM.UPDATE." + cfg["name"], cfg)
+            try:
+                si = await self.conn.api("STREAM.UPDATE." + cfg["name"], cfg)
+            finally:
+                self.metas.forget_status(bucket)
         return wire.bucket_status(si, objects=await self._count_live(bucket, si))
 
     async def account_usage(self) -> AccountUsage:
@@ -152,9 +157,40 @@ class Core:
             return {}
 
     # ----- data ------------------------------------------------------------------------
-    async def begin_put(self, bucket: str, meta: ObjectMeta, chunk_size: int) -> UploadPipe:
+    async def begin_put(
+        self,
+        bucket: str,
+        meta: ObjectMeta,
+        chunk_size: int,
+        replacing: Replacing | None = None,
+        server_time: bool = True,
+    ) -> UploadPipe:
         limit = self.conn.nc.max_payload
         if limit and chunk_size > limit:
             raise BadName(f"chunk size {chunk_size} exceeds the server's max_payload {limit}")
         status = await self.metas.writable(bucket)
-        return UploadPipe(self.conn, self.semantics, bucket, meta, chunk_size, status.max_object_size)
+        return self.new_pipe(bucket, meta, chunk_size, status.max_object_size, replacing, server_time)
+
+    def new_pipe(
+        self,
+        bucket: str,
+        meta: ObjectMeta,
+        chunk_size: int,
+        max_object_size: int,
+        replacing: Replacing | None = None,
+        server_time: bool = True,
+    ) -> UploadPipe:
+        """A put into ``bucket``, known writable with ``max_object_size`` and to accept
+        ``chunk_size``; no I/O, so callable from the trio thread too (the pipe is then used
+        only on the loop)."""
+        return UploadPipe(
+            self.conn,
+            self.semantics,
+            self.metas,
+            bucket,
+            meta,
+            chunk_size,
+            max_object_size,
+            replacing,
+            server_time,
+        )

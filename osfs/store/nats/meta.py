@@ -9,11 +9,19 @@ conditional, ``Nats-Expected-Last-Subject-Sequence`` (the server refuses it with
 ``StaleRevision`` when another writer published first); purges are ``STREAM.PURGE`` with a
 subject filter. Every meta read or written is passed to ``observe`` (the read path drops
 the cached versions it replaced).
+
+``writable`` (asked before every put, delete, rename and meta update) answers from the
+status it read less than ``WRITABLE_TTL`` seconds ago, so a burst of small writes costs no
+``STREAM.INFO`` each. A bucket sealed by another client within that time still refuses the
+publishes themselves (the server answers ``Sealed``); one sealed, deleted or created through
+this store is read again at once (:meth:`NatsMetaStream.forget_status`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,13 +35,23 @@ from .conn import Conn, RawMsg
 from .consumers import MetaConsumers
 
 ROLLUP = {"Nats-Rollup": "sub"}
+#: The header naming a message (its id for the stream's de-duplication).
+MSG_ID = "Nats-Msg-Id"
+#: The header that makes a publish conditional on the stream's last message's id.
+LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 
 _nuid = NUID()
+#: Guards ``_nuid``: upload pipes are also made on the trio thread (``Core.new_pipe``).
+_nuid_lock = threading.Lock()
+
+#: Seconds a bucket's writable status is reused by :meth:`NatsMetaStream.writable`.
+WRITABLE_TTL = 1.0
 
 
 def new_nuid() -> str:
-    """A fresh 22-character NUID (a new chunk subject per version)."""
-    return _nuid.next().decode()
+    """A fresh 22-character NUID (a new chunk subject per version); from any thread."""
+    with _nuid_lock:
+        return _nuid.next().decode()
 
 
 def meta_headers(expected: int | None) -> dict[str, str]:
@@ -61,6 +79,8 @@ class NatsMetaStream:
         self.conn = conn
         self._consumers = consumers
         self._observe = observe
+        #: Writable buckets' statuses and when they were read (``time.monotonic``).
+        self._writable: dict[str, tuple[float, BucketStatus]] = {}
 
     async def _last(self, bucket: str, name: str, leader: bool) -> RawMsg | None:
         stream, subject = wire.stream_name(bucket), wire.meta_subject(bucket, name)
@@ -84,13 +104,23 @@ class NatsMetaStream:
         msg = await self._last(bucket, name, leader)
         return msg.seq if msg is not None else 0
 
-    async def publish_meta(self, info: ObjectInfo, *, expected: int | None) -> ObjectInfo:
-        seq, when = await self.conn.publish_stored(
-            wire.stream_name(info.bucket),
-            wire.meta_subject(info.bucket, info.name),
-            wire.encode_meta(info),
-            meta_headers(expected),
-        )
+    async def publish_meta(
+        self, info: ObjectInfo, *, expected: int | None, stamp: bool = True, after: str | None = None
+    ) -> ObjectInfo:
+        """See :class:`~osfs.store.semantics.MetaStream`; with ``after``, the meta is also
+        stored only right after the message whose ``Nats-Msg-Id`` is ``after`` (the stream's
+        last message must be that one), else the server refuses it."""
+        subject, payload = wire.meta_subject(info.bucket, info.name), wire.encode_meta(info)
+        headers = meta_headers(expected)
+        if after is not None:
+            headers = {**headers, LAST_MSG_ID: after}
+        if stamp:
+            seq, when = await self.conn.publish_stored(
+                wire.stream_name(info.bucket), subject, payload, headers
+            )
+        else:  # the server's timestamp would take a Direct Get more
+            ack = await self.conn.publish(subject, payload, headers)
+            seq, when = int(ack.get("seq", 0)), None
         info = replace(info, revision=seq, mtime=when or datetime.now(UTC))
         self._observe(info)
         return info
@@ -111,10 +141,21 @@ class NatsMetaStream:
         await self.conn.api("STREAM.INFO." + wire.stream_name(bucket))
 
     async def writable(self, bucket: str) -> BucketStatus:
+        now = time.monotonic()
+        kept = self._writable.get(bucket)
+        if kept is not None and now - kept[0] < WRITABLE_TTL:
+            return kept[1]
+        self._writable.pop(bucket, None)
         status = wire.bucket_status(await self.conn.api("STREAM.INFO." + wire.stream_name(bucket)))
         if status.read_only:
             raise Sealed(f"bucket {bucket} is {'sealed' if status.sealed else 'a mirror'}")
+        self._writable[bucket] = (now, status)
         return status
+
+    def forget_status(self, bucket: str) -> None:
+        """Read ``bucket``'s status again at the next :meth:`writable` (it was sealed,
+        deleted or created)."""
+        self._writable.pop(bucket, None)
 
     async def pause(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -3,7 +3,11 @@
 Every method validates its arguments (``BadName`` before anything is sent), then crosses
 the trio/asyncio bridge at most once into a :class:`~osfs.store.nats.core.Core` coroutine:
 a ``read`` the chunk cache holds is served on the trio side, and upload writes are gathered
-there and cross a MiB at a time, without waiting for the previous MiB's publishing.
+there and cross a MiB at a time, without waiting for the previous MiB's publishing. A
+``begin_put`` into a bucket whose status a put of the last ``WRITABLE_TTL`` seconds read
+(writable, its max object size, the chunk size accepted) does not cross at all: its pipe
+is made here and used on the loop from its first hand-off, so a small file crosses once,
+at its commit.
 ``get`` and ``watch`` stream their items through one bounded bridge channel. Pipelines (chunk
 publishing with a window of acks, chunk fetches with several in flight, read-ahead into the
 byte-bounded chunk cache) run wholly on the asyncio side: see ``upload`` and
@@ -39,6 +43,7 @@ from ..types import (
     BucketStatus,
     ObjectInfo,
     ObjectMeta,
+    Replacing,
     StoreCounters,
 )
 from . import allocator
@@ -46,6 +51,7 @@ from .bulk import BulkLane
 from .conn import Conn
 from .core import Core
 from .loop import Bridge
+from .meta import WRITABLE_TTL
 from .options import ConnectOptions
 from .read.fetch import ChunkReader, ReadStats
 from .read.get import get_whole
@@ -191,6 +197,9 @@ class NatsStore(ObjectStore):
         self._reader = reader
         self._disk = disk
         self._closed = False
+        #: (bucket, chunk size) of recent puts: when a crossing found it writable, and the
+        #: bucket's max object size then (see the module docstring).
+        self._put_limits: dict[tuple[str, int], tuple[float, int]] = {}
 
     @classmethod
     async def connect(
@@ -275,15 +284,21 @@ class NatsStore(ObjectStore):
 
     async def create_bucket(self, config: BucketConfig) -> BucketStatus:
         check(config.bucket)
+        self._forget_limits(config.bucket)
         return await self._run(self._core.create_bucket, config)
 
     async def delete_bucket(self, bucket: str) -> None:
         check(bucket)
+        self._forget_limits(bucket)
         await self._run(self._core.delete_bucket, bucket)
 
     async def seal_bucket(self, bucket: str) -> BucketStatus:
         check(bucket)
-        return await self._run(self._core.seal_bucket, bucket)
+        self._forget_limits(bucket)
+        try:
+            return await self._run(self._core.seal_bucket, bucket)
+        finally:
+            self._forget_limits(bucket)
 
     async def account_usage(self) -> AccountUsage:
         return await self._run(self._core.account_usage)
@@ -309,9 +324,9 @@ class NatsStore(ObjectStore):
         rename = functools.partial(self._sem.rename, bucket, old, new, replace_existing=replace)
         return await self._run(rename)
 
-    async def delete(self, bucket: str, name: str) -> None:
+    async def delete(self, bucket: str, name: str) -> ObjectInfo:
         check(bucket, name)
-        await self._run(self._sem.delete, bucket, name)
+        return await self._run(self._sem.delete, bucket, name)
 
     async def add_link(
         self,
@@ -342,13 +357,34 @@ class NatsStore(ObjectStore):
         return await self._run(self._sem.resolve, bucket, name)
 
     # ----- objects: data ---------------------------------------------------------------
-    async def begin_put(self, bucket: str, meta: ObjectMeta, *, chunk_size: int | None = None) -> Upload:
+    async def begin_put(
+        self,
+        bucket: str,
+        meta: ObjectMeta,
+        *,
+        chunk_size: int | None = None,
+        replacing: Replacing | None = None,
+        server_time: bool = True,
+    ) -> Upload:
         check(bucket, meta.name)
         size = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
         if size <= 0:
             raise BadName(f"invalid chunk size {size}")
-        pipe = await self._run(self._core.begin_put, bucket, meta, size)
+        if self._closed:
+            raise Unavailable("store is closed")
+        now = trio.current_time()
+        known = self._put_limits.get((bucket, size))
+        if known is not None and now - known[0] < WRITABLE_TTL:
+            pipe = self._core.new_pipe(bucket, meta, size, known[1], replacing, server_time)
+        else:
+            pipe = await self._run(self._core.begin_put, bucket, meta, size, replacing, server_time)
+            self._put_limits[(bucket, size)] = (now, pipe.max_size)
         return NatsUpload(self._bridge, pipe)
+
+    def _forget_limits(self, bucket: str) -> None:
+        """``bucket`` was created, sealed or deleted here: its next put reads its status."""
+        for key in [k for k in self._put_limits if k[0] == bucket]:
+            del self._put_limits[key]
 
     async def read(
         self, info: ObjectInfo, offset: int, length: int, *, readahead: int = 0

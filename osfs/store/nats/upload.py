@@ -50,8 +50,19 @@ If the meta publish itself fails without an answer (timeout, lost connection), t
 re-read: a meta with our nuid means the put did commit; an unreadable state leaves the new
 chunks alone rather than risk purging data a committed meta points at.
 
-The module is a little over 500 lines because publishing, resuming and reading back all
-work on one state (the window of unacknowledged chunks and the stored chunks' sequences).
+**One round trip for a small object.** When the whole object is one chunk still held at
+``commit`` and the writer said what the name holds (``replacing``), the chunk (with its
+nuid as ``Nats-Msg-Id``) and the meta are published back to back and their acks awaited
+together. The meta carries ``Nats-Expected-Last-Msg-Id`` = that nuid besides its usual
+condition, so the server stores it only if the stream's last message is our chunk: a
+refused or lost chunk can never be followed by a visible meta. When the meta is refused
+(the chunk failed, another message came in between, the name changed), the chunk's own
+answer decides: its error is raised, or the meta is committed the usual way. The chunk's
+message id is ``<nuid>.0`` as for any first chunk, so a resume reads it like the others.
+
+The module is over 500 lines because publishing, resuming, reading back and the one-chunk
+commit all work on one state (the window of unacknowledged chunks and the stored chunks'
+sequences).
 """
 
 from __future__ import annotations
@@ -64,18 +75,16 @@ from datetime import UTC, datetime
 
 from ..errors import Corrupt, StoreError, TooLarge, Unavailable
 from ..semantics import Semantics
-from ..types import ObjectInfo, ObjectMeta
+from ..types import ObjectInfo, ObjectMeta, Replacing
 from . import wire
 from .conn import Conn, RawMsg
 from .digest import Sha256Pipe
-from .meta import new_nuid, purge_subject
+from .meta import MSG_ID, NatsMetaStream, new_nuid, purge_subject
 
 log = logging.getLogger(__name__)
 
 #: Chunks published and not yet acknowledged, per upload.
 ACK_WINDOW = 16
-#: The header naming each chunk ``<nuid>.<index>`` (duplicate detection and resume).
-MSG_ID = "Nats-Msg-Id"
 #: Tries to resume a stream after a publish failed for want of the server.
 RESUME_ATTEMPTS = 5
 #: Pause before the first resume try, in seconds; doubled for each next one, up to
@@ -102,12 +111,18 @@ class UploadPipe:
         self,
         conn: Conn,
         semantics: Semantics,
+        metas: NatsMetaStream,
         bucket: str,
         meta: ObjectMeta,
         chunk_size: int,
         max_object_size: int,
+        replacing: Replacing | None = None,
+        server_time: bool = True,
     ) -> None:
         self._conn = conn
+        self._metas = metas
+        self._replacing = replacing
+        self._server_time = server_time
         self._semantics = semantics
         self._bucket = bucket
         self._meta = meta
@@ -425,23 +440,90 @@ class UploadPipe:
         the upload began with)."""
         if self._finished:
             raise StoreError("upload already finished")
+        together = self.chunks == 0 and bool(self._buf) and self._replacing is not None
         try:
             if meta is not None:
                 wire.meta_subject(self._bucket, meta.name)  # ``BadName`` before any publish
                 self._meta = meta
-            if self._buf:
+            if together:
+                self._harvest()
+                if self._error is not None:
+                    raise self._error
+                sent = _Sent(0, bytes(self._buf))
+                self._buf.clear()
+                self.chunks = 1
+                self._window.append(sent)
+                await self._send(sent)
+                if self._broken:  # the server went missing: resume, then the usual commit
+                    together = False
+            elif self._buf:
                 chunk = bytes(self._buf)
                 self._buf.clear()
                 await self._publish(chunk)
-            await self._drain()
-            if self.resumes:
-                await self._verify_count()
+            if not together:
+                await self._drain()
+                if self.resumes:
+                    await self._verify_count()
             digest = await self._sha.digest()
         except BaseException:
             await self.abort()
             raise
+        info = self._info(digest)
+        if together:
+            try:
+                return await self._commit_together(info)
+            except BaseException:
+                await self.abort()
+                raise
         self._finished = True
-        info = ObjectInfo(
+        return await self._commit(info, self._replacing)
+
+    async def _commit_together(self, info: ObjectInfo) -> ObjectInfo:
+        """Publish the meta of the one chunk in flight right behind it (see the module
+        docstring); the usual commit if the server refuses the meta and stored the chunk.
+        The caller aborts the upload if this raises before it is finished."""
+        assert self._replacing is not None
+        try:
+            committed = await self._metas.publish_meta(
+                info, expected=self._replacing.revision, stamp=self._server_time, after=self._msg_id(0)
+            )
+        except Unavailable as exc:
+            # the meta may be stored: the re-read decides, and purges only if it is not
+            self._finished = True
+            self._retrieve_window()  # the re-read decides
+            self._window.clear()
+            return await self._settle_unanswered(info, exc)
+        except StoreError:
+            await self._drain()  # the chunk's error, if it was refused
+            self._finished = True
+            return await self._commit(info, None)
+        self._finished = True
+        # the meta's condition proves the chunk is stored: its ack is only collected
+        futs = [sent.fut for sent in self._window if sent.fut is not None]
+        if futs:
+            await asyncio.wait(futs, timeout=self._conn.timeout)
+            self._retrieve_window()
+        self._window.clear()
+        old = self._replacing.nuid
+        if old and old != info.nuid:
+            try:
+                await self._metas.purge_chunks(info.bucket, old)
+            except StoreError as exc:
+                log.warning(
+                    "%s/%s: purging the replaced version's chunks failed: %s", info.bucket, info.name, exc
+                )
+        return committed
+
+    def _retrieve_window(self) -> None:
+        """Take the outcome of every finished ack in the window (so none is logged as never
+        retrieved); the caller has decided the commit without them."""
+        for sent in self._window:
+            if sent.fut is not None and sent.fut.done() and not sent.fut.cancelled():
+                sent.fut.exception()
+
+    def _info(self, digest: bytes) -> ObjectInfo:
+        """The meta of this upload, all of whose chunks are sent, with ``digest``."""
+        return ObjectInfo(
             bucket=self._bucket,
             name=self._meta.name,
             nuid=self.nuid,
@@ -454,6 +536,10 @@ class UploadPipe:
             metadata=self._meta.metadata,
             max_chunk_size=self._chunk_size,
         )
+
+    async def _commit(self, info: ObjectInfo, belief: Replacing | None) -> ObjectInfo:
+        """Commit ``info`` through the semantics (``belief``: what the name holds, or None
+        to read the previous meta first); purge the new chunks if that fails."""
         settled = False  # the publish got no answer and ``_settle_unanswered`` decided
 
         async def unanswered(info: ObjectInfo, exc: Unavailable) -> ObjectInfo:
@@ -462,7 +548,9 @@ class UploadPipe:
             return await self._settle_unanswered(info, exc)
 
         try:
-            return await self._semantics.commit(info, unanswered=unanswered)
+            return await self._semantics.commit(
+                info, unanswered=unanswered, replacing=belief, stamp=self._server_time
+            )
         except BaseException:
             if not settled:
                 await self._purge_new()
