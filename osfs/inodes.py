@@ -13,7 +13,8 @@ A ``find`` over a bucket of a million objects makes the kernel hold an inode per
 plain dictionaries of ints and strings. Paths of the *home* bucket (the mount's bucket, or
 the first bucket given an inode) are kept as the bare path string (for a listed file, the
 very string its listing record holds) instead of a ``(bucket, path)`` tuple; an inode's
-lookup count and file type share one small int.
+lookup count and file type share one small int, not kept at all for the state most inodes
+have after a ``find`` (one lookup, a regular file).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ TOP: Key = ("", "")
 #: An inode's state int: its lookup count shifted by this, above its file type bits >> 12.
 _COUNT_SHIFT = 4
 _KIND_MASK = (1 << _COUNT_SHIFT) - 1
+#: The state not kept in ``_state`` (an inode absent from it has it): one lookup, a file.
+_COMMON = 1 << _COUNT_SHIFT | stat.S_IFREG >> 12
 
 
 def is_top(key: Key) -> bool:
@@ -46,7 +49,8 @@ class InodeTable:
 
     ``_inos`` maps bucket, then path, to the inode number; ``_keys`` maps an inode number
     to its path (home bucket), its key (other buckets) or None (detached); ``_state`` to
-    ``lookups << 4 | kind >> 12``; ``_opens`` holds the open handle counts that are not 0.
+    ``lookups << 4 | kind >> 12`` when that is not ``_COMMON`` (an allocated inode absent
+    from it has that state); ``_opens`` holds the open handle counts that are not 0.
     """
 
     def __init__(self, root_key: Key) -> None:
@@ -57,7 +61,7 @@ class InodeTable:
         self._opens: dict[int, int] = {}
         self._numbers = itertools.count(ROOT_INODE + 1)
         self._bind(ROOT_INODE, root_key)
-        self._state[ROOT_INODE] = 1 << _COUNT_SHIFT
+        self._set_state(ROOT_INODE, 1 << _COUNT_SHIFT)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -87,7 +91,7 @@ class InodeTable:
         if ino is None:
             ino = next(self._numbers)
             self._bind(ino, key)
-            self._state[ino] = 0
+            self._set_state(ino, 0)
         return ino
 
     def find(self, key: Key) -> int | None:
@@ -114,32 +118,44 @@ class InodeTable:
         return ino in self._keys
 
     # ----- counts --------------------------------------------------------------------
+    def _get_state(self, ino: int) -> int | None:
+        """The state int of ``ino`` (None when unknown)."""
+        if ino not in self._keys:
+            return None
+        return self._state.get(ino, _COMMON)
+
+    def _set_state(self, ino: int, state: int) -> None:
+        if state == _COMMON:
+            self._state.pop(ino, None)
+        else:
+            self._state[ino] = state
+
     def kind(self, ino: int) -> int:
         """File type bits last shown for ``ino`` (0 when unknown)."""
-        return (self._state.get(ino, 0) & _KIND_MASK) << 12
+        return ((self._get_state(ino) or 0) & _KIND_MASK) << 12
 
     def set_kind(self, ino: int, kind: int) -> None:
         """Record the file type bits (``stat.S_IFMT``) shown for ``ino``."""
-        state = self._state.get(ino)
+        state = self._get_state(ino)
         if state is not None:
-            self._state[ino] = (state & ~_KIND_MASK) | (stat.S_IFMT(kind) >> 12)
+            self._set_state(ino, (state & ~_KIND_MASK) | (stat.S_IFMT(kind) >> 12))
 
     def lookups(self, ino: int) -> int:
-        return self._state.get(ino, 0) >> _COUNT_SHIFT
+        return (self._get_state(ino) or 0) >> _COUNT_SHIFT
 
     def remember(self, ino: int, n: int = 1) -> None:
         """Add ``n`` kernel lookups to ``ino``."""
-        state = self._state.get(ino)
+        state = self._get_state(ino)
         if state is not None:
-            self._state[ino] = state + (n << _COUNT_SHIFT)
+            self._set_state(ino, state + (n << _COUNT_SHIFT))
 
     def forget(self, ino: int, n: int) -> None:
         """Drop ``n`` lookups; free the inode when none remain and no handle holds it."""
-        state = self._state.get(ino)
+        state = self._get_state(ino)
         if state is None or ino == ROOT_INODE:
             return
         count = max(0, (state >> _COUNT_SHIFT) - n)
-        self._state[ino] = (count << _COUNT_SHIFT) | (state & _KIND_MASK)
+        self._set_state(ino, (count << _COUNT_SHIFT) | (state & _KIND_MASK))
         self._maybe_free(ino)
 
     def open(self, ino: int) -> None:
@@ -159,7 +175,7 @@ class InodeTable:
             self._maybe_free(ino)
 
     def _maybe_free(self, ino: int) -> None:
-        if ino == ROOT_INODE or self._state.get(ino, 0) >> _COUNT_SHIFT or ino in self._opens:
+        if ino == ROOT_INODE or self.lookups(ino) or ino in self._opens:
             return
         key = self.key_of(ino)
         del self._keys[ino]
