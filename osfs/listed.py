@@ -99,7 +99,19 @@ class Listed:
 
     @property
     def size(self) -> int:
-        return _unpack(self._nums)[1]
+        # ``getattr`` of every entry of a listing asks for it: the common sizes (below
+        # 2 MiB) are read without the general decoder
+        d = self._nums
+        b0 = d[8]
+        if b0 < 0x80:
+            return b0
+        b1 = d[9]
+        if b1 < 0x80:
+            return (b0 & 0x7F) | b1 << 7
+        b2 = d[10]
+        if b2 < 0x80:
+            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14
+        return _unpack(d)[1]
 
     @property
     def mtime_ns(self) -> int:
