@@ -268,11 +268,15 @@ class BucketView:
             self._tree = None
 
     def _replace_all(self, infos: dict[str, Listed], *, notify: bool) -> None:
-        """Take ``infos`` (the live objects of a whole listing) as the view's content."""
+        """Take ``infos`` (the live objects of a whole listing, a dict the view then owns) as
+        the view's content."""
         old = self.infos
-        self.infos = {
-            n: i for n, i in infos.items() if not (i.revision and i.revision <= self._removed.get(n, 0))
-        }
+        removed = self._removed
+        self.infos = (
+            {n: i for n, i in infos.items() if not (i.revision and i.revision <= removed.get(n, 0))}
+            if removed
+            else infos
+        )
         for name in [
             n for n, full in self._full.items() if n not in self.infos or not self.infos[n].same_version(full)
         ]:
