@@ -11,10 +11,14 @@ mount, so each first listing reads the whole bucket):
 * RSS of the osfs process per object: after ``find`` minus before the first ``ls -l``,
   divided by the number of objects;
 * nats-py's own ordered consumer reading the same metas raw (last per subject, no
-  decoding), in the same round, and the first ``ls -l`` as a ratio of it.
+  decoding), in the same round, and the first ``ls -l`` as a ratio of it;
+* with ``--flat N`` (default 100000; 0 leaves it out), a second bucket of N objects in one
+  directory: its first ``ls -l``, then ``ls -l`` of it again on the same mount (warm), and
+  the CPU seconds the osfs process spent on that warm ``ls -l`` (user + system, from
+  ``/proc/<pid>/stat``: a figure that other load on the machine does not change).
 
 Needs root and /dev/fuse. Usage: ``python bench/bench_scale.py [--objects 100000]
-[--rounds 3] [--server URL]``.
+[--flat 100000] [--rounds 3] [--server URL]``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,13 @@ from osfs.store.nats.bulkfill import fill_bucket, object_name
 
 #: Bytes of each object (its one chunk).
 OBJECT_BYTES = 100
+
+
+def cpu_seconds(mnt: Path) -> float:
+    """User + system CPU seconds spent so far by the osfs process serving ``mnt``."""
+    pid = int(pid_file(mnt).read_text())
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(mnt: Path) -> int:
@@ -96,6 +107,9 @@ def timed_lines(cmd: list[str]) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--objects", type=int, default=100_000, help="objects in the bucket (100000)")
+    ap.add_argument(
+        "--flat", type=int, default=100_000, help="objects in the flat directory measured (100000; 0: none)"
+    )
     ap.add_argument("--rounds", type=int, default=3, help="fresh mounts measured (3)")
     ap.add_argument("--server", help="use this server instead of starting one")
     args = ap.parse_args()
@@ -104,6 +118,7 @@ def main() -> None:
     server = None
     url = ""
     bucket = f"scale{os.getpid()}"
+    flat_bucket = f"flat{os.getpid()}"
     res: dict[str, list[float]] = {}
 
     def add(key: str, value: float) -> None:
@@ -118,6 +133,9 @@ def main() -> None:
         t = time.perf_counter()
         asyncio.run(fill_bucket(url, bucket, args.objects, per_dir=per_dir, data=b"x" * OBJECT_BYTES))
         fill_s = time.perf_counter() - t
+        if args.flat:
+            asyncio.run(fill_bucket(url, flat_bucket, args.flat, per_dir=args.flat, data=b"x" * OBJECT_BYTES))
+        flat_dir = object_name(0, args.flat).split("/")[0] if args.flat else ""
         mnt = work / "mnt"
         mnt.mkdir()
         first_dir, second_dir = (
@@ -136,12 +154,23 @@ def main() -> None:
                 expected = 1 + -(-args.objects // per_dir) + args.objects
                 if found != expected:
                     raise RuntimeError(f"find saw {found} entries, not {expected}")
+            if args.flat:
+                with mounted(mnt, url):
+                    flat = ["ls", "-l", str(mnt / flat_bucket / flat_dir)]
+                    took, listed = timed_lines(flat)
+                    add("flat_first", took)
+                    cpu = cpu_seconds(mnt)
+                    took, listed = timed_lines(flat)
+                    add("flat_warm", took)
+                    add("flat_warm_cpu", cpu_seconds(mnt) - cpu)
+                    if listed != args.flat + 1:  # and the "total" line
+                        raise RuntimeError(f"ls -l listed {listed - 1} entries, not {args.flat}")
         report(args, url, fill_s, res)
     finally:
         if server is not None:
             server.stop()
         elif url:
-            delete_buckets(url, [bucket])
+            delete_buckets(url, [bucket, flat_bucket] if args.flat else [bucket])
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -161,6 +190,12 @@ def report(args: argparse.Namespace, url: str, fill_s: float, res: dict[str, lis
     print(f"  ls -l of a second directory         {med('ls_second'):8.3f} s")
     print(f"  find of the whole bucket            {med('find'):8.2f} s")
     print(f"  RSS per object (after find - before) {med('rss_per_object'):7.0f} B")
+    if args.flat:
+        print(f"  first ls -l of a flat {args.flat}-entry directory {med('flat_first'):8.2f} s")
+        print(
+            f"  ls -l of it again (warm)            {med('flat_warm'):8.2f} s   "
+            f"({med('flat_warm_cpu'):.2f} CPU s of the osfs process)"
+        )
 
 
 if __name__ == "__main__":

@@ -25,15 +25,31 @@ _EMPTY: Mapping[str, str] = {}
 _MTIME = struct.Struct("<q")
 
 
+#: Keys of the common nuids (22 bytes, the first one 1-127) lie in [_LOW, _HIGH).
+_LOW, _HIGH = 1 << 168, 1 << 175
+
+
 def nuid_key(nuid: str) -> int:
-    """A compact dictionary key standing for ``nuid`` (one to one: see :func:`nuid_of`)."""
-    return int.from_bytes(b"\x01" + nuid.encode("utf-8", "surrogateescape"), "big")
+    """A compact dictionary key standing for ``nuid`` (one to one: see :func:`nuid_of`).
+
+    A nuid of 22 bytes whose first byte is 1-127 (every nuid NATS makes) is its bytes read
+    as one number: in ``[2**168, 2**175)``, six of CPython's 30-bit digits, a 48-byte int.
+    Any other is its bytes after a 0xFF byte, which lands in the top 256th of its length's
+    range, outside that one.
+    """
+    raw = nuid.encode("utf-8", "surrogateescape")
+    if len(raw) == 22 and 0 < raw[0] < 0x80:
+        return int.from_bytes(raw, "big")
+    return int.from_bytes(b"\xff" + raw, "big")
 
 
 def nuid_of(key: int) -> str:
     """The nuid that :func:`nuid_key` gave ``key`` for."""
-    raw = key.to_bytes((key.bit_length() + 7) // 8, "big")
-    return raw[1:].decode("utf-8", "surrogateescape")
+    if _LOW <= key < _HIGH:
+        raw = key.to_bytes(22, "big")
+    else:
+        raw = key.to_bytes((key.bit_length() + 7) // 8, "big")[1:]
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _pack(mtime_ns: int, size: int, revision: int) -> bytes:
@@ -99,7 +115,19 @@ class Listed:
 
     @property
     def size(self) -> int:
-        return _unpack(self._nums)[1]
+        # ``getattr`` of every entry of a listing asks for it: the common sizes (below
+        # 2 MiB) are read without the general decoder
+        d = self._nums
+        b0 = d[8]
+        if b0 < 0x80:
+            return b0
+        b1 = d[9]
+        if b1 < 0x80:
+            return (b0 & 0x7F) | b1 << 7
+        b2 = d[10]
+        if b2 < 0x80:
+            return (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14
+        return _unpack(d)[1]
 
     @property
     def mtime_ns(self) -> int:

@@ -26,7 +26,7 @@ from .errors import FsError
 from .handles import Attr, DirEntry
 from .inodes import InodeTable, Key
 from .listed import Listed
-from .names import Node
+from .names import Node, shown_name
 
 #: Attributes of a directory's entry: ``(inode, node) -> Attr``.
 AttrOf = Callable[[int, Node], Attr]
@@ -109,13 +109,15 @@ class Listings:
         attr_of: AttrOf | None = None,
     ) -> int:
         """A handle on directory ``ino``: the ``head`` entries (name, key, attributes, taken
-        now), then ``children`` (a directory's entries by name, in ``bucket``), sorted by
-        name, whose attributes ``attr_of`` gives when they are read."""
+        now), then ``children`` (a directory's entries as :attr:`osfs.names.Dir.children`
+        keeps them, in ``bucket``), sorted by shown name, whose attributes ``attr_of``
+        gives when they are read."""
         fh = next(self._fhs)
         snap = Snapshot(ino, head, bucket, attr_of=attr_of)
         if children:
-            snap.names = sorted(children)
-            snap.nodes = [children[n] for n in snap.names]
+            shown = sorted((shown_name(k), c) for k, c in children.items())
+            snap.names = [n for n, _ in shown]
+            snap.nodes = [c for _, c in shown]
         self._handles[fh] = snap
         self.inodes.open(ino)
         return fh

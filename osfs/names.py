@@ -110,20 +110,50 @@ class Node:
 
 @dataclass(slots=True)
 class Dir:
-    """A directory's children by shown name.
+    """A directory's children.
 
-    A file shown under its own object name is kept as its bare :class:`Listed` record (no
-    :class:`Node` per file in a big bucket); :meth:`child` gives every entry as a node.
+    ``children`` holds every entry, keyed by its shown name, except a file shown under its
+    own object name: that one is its bare :class:`Listed` record (no :class:`Node` per file
+    in a big bucket) keyed by the record's own name string, the object name (which is the
+    shown name in the bucket's root), so the shown name costs no string of its own. A key
+    with a ``/`` is such an object name and its shown name is the part after the last
+    ``/`` (:func:`shown_name`). :meth:`child` gives every entry as a node by shown name.
     """
 
     node: Node
     children: dict[str, Node | Listed] = field(default_factory=dict)
     subdirs: int = 0
 
+    def key(self, name: str) -> str | None:
+        """The key of the entry shown as ``name`` here, or None."""
+        if name in self.children:
+            return name
+        if self.node.path:
+            full = f"{self.node.path}/{name}"
+            if full in self.children:
+                return full
+        return None
+
+    def has(self, name: str) -> bool:
+        """True when an entry is shown as ``name`` here."""
+        return self.key(name) is not None
+
     def child(self, name: str) -> Node | None:
         """The entry shown as ``name`` here, or None."""
-        c = self.children.get(name)
+        key = self.key(name)
+        if key is None:
+            return None
+        c = self.children[key]
         return Node(c.name, False, c) if isinstance(c, Listed) else c
+
+    def names(self) -> list[str]:
+        """The shown names of the entries, in no particular order."""
+        return [shown_name(k) for k in self.children]
+
+
+def shown_name(key: str) -> str:
+    """The shown name of the entry kept under ``key`` in a :class:`Dir`."""
+    return key.rpartition("/")[2]
 
 
 class Tree:
@@ -177,11 +207,12 @@ class Tree:
             if shown is not None:
                 parent, leaf = parent_of(shown)
                 d = self.dirs.get(parent)
-                current = d.children.get(leaf) if d is not None else None
-                if d is None or current is None:
+                key = d.key(leaf) if d is not None else None
+                if d is None or key is None:
                     return False
+                current = d.children[key]
                 if isinstance(current, Listed):
-                    d.children[leaf] = info
+                    d.children[key] = info
                 else:
                     current.info = info
                 return True
@@ -197,7 +228,7 @@ class Tree:
             self.dirs[path].node.info = info
         else:
             parent = "/".join(parts[:-1])
-            self.dirs[parent].children[parts[-1]] = info
+            self.dirs[parent].children[info.name] = info
         return True
 
     def _ensure_dir(self, path: str) -> None:
@@ -229,7 +260,7 @@ class Tree:
             if shown != path:
                 return False
             parent = "/".join(parts[:-1])
-            del self.dirs[parent].children[parts[-1]]
+            del self.dirs[parent].children[name]
             path = parent
         return self._prune(path)
 
@@ -241,7 +272,7 @@ class Tree:
                 return True
             parent, last = parent_of(path)
             pd = self.dirs[parent]
-            if any(c.startswith(last + CONFLICT_SUFFIX) for c in pd.children):
+            if any(shown_name(c).startswith(last + CONFLICT_SUFFIX) for c in pd.children):
                 return False
             del self.dirs[path]
             del pd.children[last]
@@ -300,17 +331,17 @@ def build_tree(infos: Iterable[Listed | ObjectInfo], warned: set[str] | None = N
     for parent, leaf, info in files:
         d = tree.dirs[parent]
         shown = leaf
-        if shown in d.children:
+        if d.has(shown):
             base = shown + CONFLICT_SUFFIX
             shown, n = base, 1
-            while shown in d.children or join(parent, shown) in dir_paths:
+            while d.has(shown) or join(parent, shown) in dir_paths:
                 n += 1
                 shown = f"{base}{n}"
             if len(shown.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
                 _warn_once(seen, info.name, "its conflict name is longer than 255 bytes")
                 continue
         if shown == leaf:
-            d.children[shown] = info
+            d.children[info.name] = info
         else:
             path = join(parent, shown)
             d.children[shown] = Node(path, False, info)

@@ -38,6 +38,8 @@ the filesystem has not moved yet.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import logging
 from collections import OrderedDict
@@ -65,6 +67,32 @@ RETRY_DELAY = 1.0
 BUCKET_LIST_TTL = 1.0
 #: How many full metas (by name) a view keeps beside its compact records.
 FULL_KEEP = 1024
+
+
+def _load_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None elsewhere)."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+_malloc_trim = _load_trim()
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``).
+
+    Called after a whole bucket is listed: the listing's transient metas are freed by then,
+    but their pages stay in the process's RSS (in the heap, and in the bulk lane's thread
+    arena) until trimmed. Costs a walk of the heap, once per listing.
+    """
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 class BucketView:
@@ -240,11 +268,15 @@ class BucketView:
             self._tree = None
 
     def _replace_all(self, infos: dict[str, Listed], *, notify: bool) -> None:
-        """Take ``infos`` (the live objects of a whole listing) as the view's content."""
+        """Take ``infos`` (the live objects of a whole listing, a dict the view then owns) as
+        the view's content."""
         old = self.infos
-        self.infos = {
-            n: i for n, i in infos.items() if not (i.revision and i.revision <= self._removed.get(n, 0))
-        }
+        removed = self._removed
+        self.infos = (
+            {n: i for n, i in infos.items() if not (i.revision and i.revision <= removed.get(n, 0))}
+            if removed
+            else infos
+        )
         for name in [
             n for n, full in self._full.items() if n not in self.infos or not self.infos[n].same_version(full)
         ]:
@@ -280,6 +312,7 @@ class BucketView:
                             if snapshot is not None:
                                 self._replace_all(snapshot, notify=not first)
                                 snapshot = None
+                                release_free_memory()
                                 self._watching = True
                                 self.error = None
                                 first = False

@@ -19,8 +19,8 @@ def info(name: str, deleted: bool = False) -> ObjectInfo:
 
 def test_prefixes_become_directories_and_markers_make_empty_ones() -> None:
     tree = build_tree([info("a/b/c"), info("a/d"), info("e/"), info("top")])
-    assert sorted(tree.dirs[""].children) == ["a", "e", "top"]
-    assert sorted(tree.dirs["a"].children) == ["b", "d"]
+    assert sorted(tree.dirs[""].names()) == ["a", "e", "top"]
+    assert sorted(tree.dirs["a"].names()) == ["b", "d"]
     assert tree.dirs["e"].children == {}
     assert tree.dirs["e"].node.info is not None
     assert tree.dirs["a"].node.info is None
@@ -34,7 +34,7 @@ def test_unshowable_names_are_skipped_and_warned_once(caplog) -> None:
     with caplog.at_level(logging.WARNING):
         tree = build_tree([info(n) for n in bad] + [info("ok")], warned)
         build_tree([info(n) for n in bad], warned)
-    assert list(tree.dirs[""].children) == ["ok"]
+    assert tree.dirs[""].names() == ["ok"]
     assert warned == set(bad)
     assert len([r for r in caplog.records if "is not shown" in r.message]) == len(bad)
     for name in bad:
@@ -53,7 +53,7 @@ def test_file_beside_directory_gets_suffix() -> None:
 
 def test_delete_markers_are_not_shown() -> None:
     tree = build_tree([info("gone", deleted=True), info("here")])
-    assert list(tree.dirs[""].children) == ["here"]
+    assert tree.dirs[""].names() == ["here"]
 
 
 names = st.lists(
@@ -67,7 +67,7 @@ def test_every_showable_object_appears_exactly_once(objects: list[str]) -> None:
     tree = build_tree([info(n) for n in objects])
     shown = []
     for d in tree.dirs.values():
-        nodes = [d.child(n) for n in d.children]
+        nodes = [d.child(n) for n in d.names()]
         shown += [c.info.name for c in nodes if c is not None and not c.is_dir]
         if d.node.info is not None:
             shown.append(d.node.info.name)
@@ -81,7 +81,7 @@ def shape(tree) -> dict:
         p: (
             d.subdirs,
             d.node.object_name,
-            {n: (c.is_dir, c.object_name) for n in d.children if (c := d.child(n)) is not None},
+            {n: (c.is_dir, c.object_name) for n in d.names() if (c := d.child(n)) is not None},
         )
         for p, d in tree.dirs.items()
     } | {"by_object": dict(tree.by_object)}

@@ -165,6 +165,9 @@ def test_routed_subscriptions_bypass_the_client_and_others_do_not(views: bool) -
         b"NATS/1.0 204 EOB\r\nNats-Num-Pending: 0\r\nNats-Last-Sequence: 40\r\n\r\n",
         b"NATS/1.0\r\nA: 1\r\nA: 2\r\nB:no-space\r\nbad name: x\r\nNats-Msg-Id: \xc3\xa9t\xc3\xa9\r\n\r\n",
         b"NATS/1.0\r\nx\ty: 1\r\nq\x1cr: 2\r\n ok : 3\r\n\xc3\xa9: 4\r\nv\x0bw: 5\r\n\r\n",
+        b"NATS/1.0\r\nA: \xc2\x85x\xc2\xa0\r\nB: \x1cv\x1c \r\nC: \xe2\x82\r\n"
+        b"D\xff: 1\r\nE: \xff:\xe2\r\n\r\n",
+        b"NATS/1.0 409 Bad Thing\r\nF:\x0c\x0b v \t\r\n\r\n",
     ],
 )
 def test_headers_read_as_nats_py_reads_them(raw: bytes) -> None:

@@ -42,7 +42,7 @@ _PONG = re.compile(rb"PONG\s*\r\n")
 _INFO = re.compile(rb"INFO\s+([^\r\n]+)\r\n")
 
 #: The ASCII bytes that ``str.isspace`` takes for white space.
-_SPACE = re.compile(rb"[\s\x1c-\x1f]")
+_SPACE = re.compile(r"[\s\x1c-\x1f]", re.ASCII)
 
 _CONTROL, _PAYLOAD = 1, 2
 
@@ -64,7 +64,11 @@ class Reply(NamedTuple):
 def parse_headers(raw: bytes) -> dict[str, str]:
     """The headers of a message as nats-py reads them: an inline status as ``Status`` and
     ``Description``, then ``Name: value`` lines (the last of repeated names wins; names
-    that are not ASCII or hold white space are skipped)."""
+    that are not ASCII or hold white space are skipped).
+
+    The lines are decoded as one text (every reply of a listing carries half a dozen
+    headers: one decode, not one per value); the separators are ASCII, so this gives what
+    decoding each value alone gives."""
     head, _, rest = raw.partition(b"\r\n")
     out: dict[str, str] = {}
     code, _, desc = head[len(b"NATS/1.0") :].strip().partition(b" ")
@@ -72,28 +76,29 @@ def parse_headers(raw: bytes) -> dict[str, str]:
         out["Status"] = code.decode()
     if desc.strip():
         out["Description"] = desc.strip().decode("utf-8", "replace")
-    for line in rest.split(b"\r\n"):
-        name, sep, value = line.partition(b":")
+    names = _names
+    for line in rest.decode("utf-8", "replace").split("\r\n"):
+        name, sep, value = line.partition(":")
         if sep:
-            key = _header_name(name)
+            key = names[name] if name in names else _header_name(name)
             if key is not None:
-                out[key] = value.strip().decode("utf-8", "replace")
+                out[key] = value.strip(_BYTES_SPACE)
     return out
 
 
+#: What ``bytes.strip()`` strips (``str.strip()`` strips more: any Unicode white space).
+_BYTES_SPACE = " \t\n\r\x0b\x0c"
 #: Header names seen, as read (None: skipped), up to ``_NAMES_KEPT`` of them: the same few
 #: names come on every message.
-_names: dict[bytes, str | None] = {}
+_names: dict[str, str | None] = {}
 _NAMES_KEPT = 256
 
 
-def _header_name(raw: bytes) -> str | None:
+def _header_name(raw: str) -> str | None:
     """The header name in ``raw`` (white space around it dropped), or None when it is empty,
     not ASCII, or holds white space."""
-    if raw in _names:
-        return _names[raw]
-    name = raw.strip()
-    key = name.decode("ascii") if name and name.isascii() and _SPACE.search(name) is None else None
+    name = raw.strip(_BYTES_SPACE)
+    key = name if name and name.isascii() and _SPACE.search(name) is None else None
     if len(_names) < _NAMES_KEPT:
         _names[raw] = key
     return key
